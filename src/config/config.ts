@@ -1,0 +1,233 @@
+import { z } from "zod";
+
+/**
+ * The one configuration object of the service. It is parsed from the
+ * environment once, at start-up, and passed down; nothing else reads
+ * process.env. Every variable is documented in the README.
+ */
+export interface Config {
+  env: "development" | "test" | "production";
+  host: string;
+  port: number;
+  /** Requests larger than this are refused before they are decoded. */
+  maxRequestBytes: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  database:
+    | { kind: "postgres"; url: string; poolMax: number }
+    | { kind: "embedded"; dataDir: string };
+  redis: { url: string; commandTimeoutMs: number } | undefined;
+  auth: AuthConfig;
+  embed: EmbedConfig;
+  /** HMAC key for ListDashboards page tokens; generated and stored when unset. */
+  pageTokenSecret: string | undefined;
+  rateLimit: RateLimitConfig;
+}
+
+export type AuthConfig = {
+  issuer: string | undefined;
+  audience: string | undefined;
+  clockToleranceSeconds: number;
+} & (
+  | { mode: "secret"; secret: string }
+  | { mode: "jwks"; jwksUrl: string; algorithms: string[] }
+  | { mode: "public-key"; publicKeyPem: string; algorithms: string[] }
+  /** No credentials configured outside production: a generated secret kept in DATA_DIR. */
+  | { mode: "development"; secretFile: string }
+);
+
+export interface EmbedConfig {
+  /** A private JWK (JSON) to sign iframe tokens with; generated and stored when unset. */
+  signingKeyJwk: string | undefined;
+  issuer: string;
+  audience: string;
+  defaultTtlSeconds: number;
+  maxTtlSeconds: number;
+}
+
+export interface RateLimitConfig {
+  iframeTokenPerMinute: number;
+  defaultPerMinute: number;
+  failedAuthPerMinute: number;
+  /** 0 disables the per-organization ceiling. */
+  organizationPerMinute: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+
+const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+const int = (def: number, min: number, max: number) =>
+  z.preprocess(blankToUndefined, z.coerce.number().int().min(min).max(max).default(def));
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: z.preprocess(blankToUndefined, z.enum(["development", "test", "production"]).default("development")),
+    HOST: z.preprocess(blankToUndefined, z.string().default("0.0.0.0")),
+    PORT: int(8080, 0, 65535),
+    MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+    LOG_LEVEL: z.preprocess(
+      blankToUndefined,
+      z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    ),
+    DATABASE_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+        .optional(),
+    ),
+    DATABASE_POOL_MAX: int(10, 1, 1000),
+    DATA_DIR: z.preprocess(blankToUndefined, z.string().default("./data")),
+    REDIS_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL")
+        .optional(),
+    ),
+    REDIS_COMMAND_TIMEOUT_MS: int(100, 1, 60_000),
+    AUTH_JWT_SECRET: optionalString.pipe(
+      z
+        .string()
+        .refine((s) => Buffer.byteLength(s) >= 32, "must be at least 32 bytes (256 bits) for HS256")
+        .optional(),
+    ),
+    AUTH_JWKS_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+    AUTH_JWT_PUBLIC_KEY: optionalString,
+    AUTH_JWT_ALGORITHMS: optionalString,
+    AUTH_ISSUER: optionalString,
+    AUTH_AUDIENCE: optionalString,
+    AUTH_CLOCK_TOLERANCE_SECONDS: int(5, 0, 300),
+    EMBED_SIGNING_KEY: optionalString,
+    EMBED_TOKEN_ISSUER: z.preprocess(blankToUndefined, z.string().default("dashboard-service")),
+    EMBED_TOKEN_AUDIENCE: z.preprocess(blankToUndefined, z.string().default("dashboard-embed")),
+    EMBED_TOKEN_DEFAULT_TTL_SECONDS: int(600, 1, 31 * 24 * 3600),
+    EMBED_TOKEN_MAX_TTL_SECONDS: int(86400, 1, 31 * 24 * 3600),
+    PAGE_TOKEN_SECRET: optionalString.pipe(
+      z
+        .string()
+        .refine((s) => Buffer.byteLength(s) >= 32, "must be at least 32 bytes")
+        .optional(),
+    ),
+    RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: int(10, 1, 1_000_000_000),
+    RATE_LIMIT_DEFAULT_PER_MINUTE: int(600, 1, 1_000_000_000),
+    RATE_LIMIT_FAILED_AUTH_PER_MINUTE: int(30, 1, 1_000_000_000),
+    RATE_LIMIT_ORGANIZATION_PER_MINUTE: int(0, 0, 1_000_000_000),
+  })
+  .superRefine((env, ctx) => {
+    const modes = [env.AUTH_JWT_SECRET, env.AUTH_JWKS_URL, env.AUTH_JWT_PUBLIC_KEY].filter((v) => v !== undefined);
+    if (modes.length > 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["AUTH_JWT_SECRET"],
+        message: "set only one of AUTH_JWT_SECRET, AUTH_JWKS_URL and AUTH_JWT_PUBLIC_KEY",
+      });
+    }
+    if (modes.length === 0 && env.NODE_ENV === "production") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["AUTH_JWT_SECRET"],
+        message: "production needs one of AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_JWT_PUBLIC_KEY",
+      });
+    }
+    if (env.NODE_ENV === "production" && env.DATABASE_URL === undefined) {
+      ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "production needs a PostgreSQL DATABASE_URL" });
+    }
+    if (env.EMBED_TOKEN_DEFAULT_TTL_SECONDS > env.EMBED_TOKEN_MAX_TTL_SECONDS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["EMBED_TOKEN_DEFAULT_TTL_SECONDS"],
+        message: "must not exceed EMBED_TOKEN_MAX_TTL_SECONDS",
+      });
+    }
+    if (env.AUTH_JWT_ALGORITHMS !== undefined) {
+      for (const alg of splitList(env.AUTH_JWT_ALGORITHMS)) {
+        if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["AUTH_JWT_ALGORITHMS"],
+            message: `${alg} is not one of ${ASYMMETRIC_ALGORITHMS.join(", ")}`,
+          });
+        }
+      }
+    }
+    if (env.EMBED_SIGNING_KEY !== undefined) {
+      const problem = privateJwkProblem(env.EMBED_SIGNING_KEY);
+      if (problem) ctx.addIssue({ code: "custom", path: ["EMBED_SIGNING_KEY"], message: problem });
+    }
+  });
+
+function splitList(value: string): string[] {
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+function privateJwkProblem(text: string): string | undefined {
+  let jwk: unknown;
+  try {
+    jwk = JSON.parse(text);
+  } catch {
+    return "must be a private JWK in JSON";
+  }
+  if (typeof jwk !== "object" || jwk === null) return "must be a private JWK in JSON";
+  const k = jwk as Record<string, unknown>;
+  if (k.kty !== "OKP" || k.crv !== "Ed25519") return 'must be an Ed25519 key ("kty": "OKP", "crv": "Ed25519")';
+  if (typeof k.d !== "string" || typeof k.x !== "string") return "must be a private key (with both d and x)";
+  return undefined;
+}
+
+/** Parses and validates the environment; throws ConfigError listing every problem at once. */
+export function loadConfig(environment: Record<string, string | undefined>): Config {
+  const parsed = EnvSchema.safeParse(environment);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`));
+  }
+  const env = parsed.data;
+  const algorithms = env.AUTH_JWT_ALGORITHMS ? splitList(env.AUTH_JWT_ALGORITHMS) : ASYMMETRIC_ALGORITHMS;
+  const common = {
+    issuer: env.AUTH_ISSUER,
+    audience: env.AUTH_AUDIENCE,
+    clockToleranceSeconds: env.AUTH_CLOCK_TOLERANCE_SECONDS,
+  };
+  const auth: AuthConfig = env.AUTH_JWT_SECRET
+    ? { ...common, mode: "secret", secret: env.AUTH_JWT_SECRET }
+    : env.AUTH_JWKS_URL
+      ? { ...common, mode: "jwks", jwksUrl: env.AUTH_JWKS_URL, algorithms }
+      : env.AUTH_JWT_PUBLIC_KEY
+        ? { ...common, mode: "public-key", publicKeyPem: env.AUTH_JWT_PUBLIC_KEY, algorithms }
+        : { ...common, mode: "development", secretFile: `${env.DATA_DIR}/dev-auth-secret` };
+
+  return {
+    env: env.NODE_ENV,
+    host: env.HOST,
+    port: env.PORT,
+    maxRequestBytes: env.MAX_REQUEST_BYTES,
+    logLevel: env.LOG_LEVEL,
+    database: env.DATABASE_URL
+      ? { kind: "postgres", url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
+      : { kind: "embedded", dataDir: env.DATA_DIR },
+    redis: env.REDIS_URL ? { url: env.REDIS_URL, commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS } : undefined,
+    auth,
+    embed: {
+      signingKeyJwk: env.EMBED_SIGNING_KEY,
+      issuer: env.EMBED_TOKEN_ISSUER,
+      audience: env.EMBED_TOKEN_AUDIENCE,
+      defaultTtlSeconds: env.EMBED_TOKEN_DEFAULT_TTL_SECONDS,
+      maxTtlSeconds: env.EMBED_TOKEN_MAX_TTL_SECONDS,
+    },
+    pageTokenSecret: env.PAGE_TOKEN_SECRET,
+    rateLimit: {
+      iframeTokenPerMinute: env.RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE,
+      defaultPerMinute: env.RATE_LIMIT_DEFAULT_PER_MINUTE,
+      failedAuthPerMinute: env.RATE_LIMIT_FAILED_AUTH_PER_MINUTE,
+      organizationPerMinute: env.RATE_LIMIT_ORGANIZATION_PER_MINUTE,
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { callerOf } from "../auth/context.js";
+import { DashboardSchema, type Dashboard } from "../../gen/dashboard/v1/dashboard_pb.js";
+import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
+import type { DashboardRecord } from "../store/dashboard-store.js";
+import type { Dashboards } from "./dashboards.js";
+
+export function toDashboardMessage(d: DashboardRecord): Dashboard {
+  return create(DashboardSchema, {
+    id: d.id,
+    tenantId: d.tenantId,
+    workspaceId: d.workspaceId,
+    dashboardId: d.id,
+    name: d.name,
+    description: d.description,
+    organizationId: d.organizationId,
+    createdBy: d.createdBy,
+    createdAt: timestampFromDate(d.createdAt),
+    updatedAt: timestampFromDate(d.updatedAt),
+  });
+}
+
+/** Thin handlers: protobuf in, domain call, protobuf out. Rules live in Dashboards and the policy. */
+export function dashboardServiceImpl(dashboards: Dashboards): ServiceImpl<typeof DashboardService> {
+  return {
+    async createDashboard(req, ctx) {
+      const created = await dashboards.create(callerOf(ctx), {
+        tenantId: req.tenantId,
+        workspaceId: req.workspaceId,
+        name: req.name,
+        description: req.description,
+      });
+      return { dashboard: toDashboardMessage(created) };
+    },
+    async getDashboard(req, ctx) {
+      return { dashboard: toDashboardMessage(await dashboards.get(callerOf(ctx), { tenantId: req.tenantId })) };
+    },
+    async listDashboards(req, ctx) {
+      const page = await dashboards.list(callerOf(ctx), {
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+        skip: req.skip,
+      });
+      return {
+        dashboards: page.dashboards.map(toDashboardMessage),
+        nextPageToken: page.nextPageToken,
+        totalSize: page.totalSize,
+      };
+    },
+    async deleteDashboard(req, ctx) {
+      await dashboards.delete(callerOf(ctx), { tenantId: req.tenantId });
+      return {};
+    },
+    async createIframeToken(req, ctx) {
+      const minted = await dashboards.mintIframeToken(callerOf(ctx), {
+        tenantId: req.tenantId,
+        workspaceId: req.workspaceId,
+        dashboardId: req.dashboardId,
+        validUntil: req.validUntil === undefined ? undefined : toSafeNumber(req.validUntil),
+      });
+      return { token: minted.token, dashboardId: minted.dashboardId, expiresAt: BigInt(minted.expiresAt) };
+    },
+  };
+}
+
+/** Out-of-range int64s become NaN so validation names the field instead of losing precision silently. */
+function toSafeNumber(value: bigint): number {
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : Number.NaN;
+}

@@ -1,0 +1,137 @@
+import { v7 as uuidv7 } from "uuid";
+import type { Caller } from "../auth/caller.js";
+import { assertMayUseTenant, listScope } from "../auth/policy.js";
+import type { EmbedConfig } from "../config/config.js";
+import { invalidArgument, notFound } from "../errors/service-error.js";
+import type { DashboardRecord, DashboardStore } from "../store/dashboard-store.js";
+import type { EmbedSigner } from "../tokens/embed-signer.js";
+import type { PageTokenCodec } from "../tokens/page-token.js";
+import {
+  createDashboardRules,
+  createIframeTokenRules,
+  listDashboardsRules,
+  tenantRules,
+  type CreateDashboardInput,
+  type CreateIframeTokenInput,
+  type ListDashboardsInput,
+  type TenantInput,
+} from "../validation/requests.js";
+import { validate } from "../validation/rules.js";
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+export interface DashboardPage {
+  dashboards: DashboardRecord[];
+  nextPageToken: string;
+  totalSize: number;
+}
+
+export interface IframeToken {
+  token: string;
+  dashboardId: string;
+  jti: string;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+export interface DashboardsDeps {
+  store: DashboardStore;
+  signer: EmbedSigner;
+  pageTokens: PageTokenCodec;
+  embed: Pick<EmbedConfig, "defaultTtlSeconds" | "maxTtlSeconds">;
+  /** Milliseconds since the epoch; injectable for tests of expiry rules. */
+  now?: () => number;
+}
+
+/**
+ * The domain operations, shared by every protocol edge. Each one validates its
+ * input, asks the policy, then touches storage, in that order.
+ */
+export class Dashboards {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: DashboardsDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async create(caller: Caller, input: CreateDashboardInput): Promise<DashboardRecord> {
+    validate(createDashboardRules, input);
+    assertMayUseTenant(caller, input.tenantId);
+    const id = uuidv7();
+    return this.deps.store.insert({
+      id,
+      organizationId: caller.organizationId,
+      tenantId: input.tenantId,
+      workspaceId: input.workspaceId,
+      name: input.name,
+      description: input.description ?? "",
+      createdBy: caller.subject,
+    });
+  }
+
+  async get(caller: Caller, input: TenantInput): Promise<DashboardRecord> {
+    validate(tenantRules, input);
+    assertMayUseTenant(caller, input.tenantId);
+    const found = await this.deps.store.findByTenant(caller.organizationId, input.tenantId);
+    if (!found) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+    return found;
+  }
+
+  async list(caller: Caller, input: ListDashboardsInput): Promise<DashboardPage> {
+    validate(listDashboardsRules, input);
+    const scope = listScope(caller);
+    const scopeKey = JSON.stringify([scope.organizationId, caller.subject, scope.tenantIds ?? "*"]);
+    const cursor = input.pageToken === "" ? undefined : this.deps.pageTokens.decode(input.pageToken, scopeKey);
+    const pageSize = input.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(input.pageSize, MAX_PAGE_SIZE);
+    const [rows, totalSize] = await Promise.all([
+      // One extra row tells whether another page follows without a second query.
+      this.deps.store.list(scope, { afterId: cursor?.afterId, skip: input.skip, limit: pageSize + 1 }),
+      this.deps.store.count(scope),
+    ]);
+    const dashboards = rows.slice(0, pageSize);
+    const last = dashboards.at(-1);
+    const nextPageToken = rows.length > pageSize && last ? this.deps.pageTokens.encode({ afterId: last.id }, scopeKey) : "";
+    return { dashboards, nextPageToken, totalSize };
+  }
+
+  async delete(caller: Caller, input: TenantInput): Promise<DashboardRecord> {
+    validate(tenantRules, input);
+    assertMayUseTenant(caller, input.tenantId);
+    const deleted = await this.deps.store.deleteByTenant(caller.organizationId, input.tenantId);
+    if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+    return deleted;
+  }
+
+  async mintIframeToken(caller: Caller, input: CreateIframeTokenInput): Promise<IframeToken> {
+    validate(createIframeTokenRules, input);
+    assertMayUseTenant(caller, input.tenantId);
+    const issuedAt = Math.floor(this.now() / 1000);
+    const expiresAt = input.validUntil ?? issuedAt + this.deps.embed.defaultTtlSeconds;
+    if (expiresAt <= issuedAt) {
+      throw invalidArgument([{ field: "valid_until", description: "must be in the future" }]);
+    }
+    if (expiresAt > issuedAt + this.deps.embed.maxTtlSeconds) {
+      throw invalidArgument([
+        { field: "valid_until", description: `must be at most ${this.deps.embed.maxTtlSeconds} seconds from now` },
+      ]);
+    }
+    const dashboard = await this.deps.store.findByTenant(caller.organizationId, input.tenantId);
+    // One answer for "no dashboard" and "not this tenant's or workspace's": nothing about other rows leaks.
+    if (!dashboard || dashboard.id !== input.dashboardId || dashboard.workspaceId !== input.workspaceId) {
+      throw notFound(`tenant "${input.tenantId}" has no dashboard "${input.dashboardId}" in workspace "${input.workspaceId}"`);
+    }
+    const signed = await this.deps.signer.sign(
+      {
+        organizationId: caller.organizationId,
+        tenantId: dashboard.tenantId,
+        workspaceId: dashboard.workspaceId,
+        dashboardId: dashboard.id,
+        subject: caller.subject,
+      },
+      issuedAt,
+      expiresAt,
+    );
+    return { token: signed.token, dashboardId: dashboard.id, jti: signed.jti, expiresAt };
+  }
+}

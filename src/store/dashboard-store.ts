@@ -1,0 +1,117 @@
+import { alreadyExists } from "../errors/service-error.js";
+import type { Sql } from "./sql.js";
+
+export interface DashboardRecord {
+  id: string;
+  organizationId: string;
+  tenantId: string;
+  workspaceId: string;
+  name: string;
+  description: string;
+  createdBy: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type NewDashboard = Omit<DashboardRecord, "createdAt" | "updatedAt">;
+
+/** Which dashboards a query may see: one organization, optionally narrowed to some tenants. */
+export interface Scope {
+  organizationId: string;
+  tenantIds: string[] | undefined;
+}
+
+interface Row {
+  id: string;
+  organization_id: string;
+  tenant_id: string;
+  workspace_id: string;
+  name: string;
+  description: string;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = "id, organization_id, tenant_id, workspace_id, name, description, created_by, created_at, updated_at";
+const UNIQUE_VIOLATION = "23505";
+
+const toRecord = (r: Row): DashboardRecord => ({
+  id: r.id,
+  organizationId: r.organization_id,
+  tenantId: r.tenant_id,
+  workspaceId: r.workspace_id,
+  name: r.name,
+  description: r.description,
+  createdBy: r.created_by,
+  createdAt: new Date(r.created_at),
+  updatedAt: new Date(r.updated_at),
+});
+
+/**
+ * Every statement takes the organization as its first key: rows of another
+ * organization cannot be read, changed or counted through this store.
+ */
+export class DashboardStore {
+  constructor(private readonly sql: Sql) {}
+
+  async insert(d: NewDashboard): Promise<DashboardRecord> {
+    try {
+      const { rows } = await this.sql.query<Row>(
+        `INSERT INTO dashboards (organization_id, id, tenant_id, workspace_id, name, description, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING ${COLUMNS}`,
+        [d.organizationId, d.id, d.tenantId, d.workspaceId, d.name, d.description, d.createdBy],
+      );
+      return toRecord(rows[0]!);
+    } catch (err) {
+      if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
+        throw alreadyExists(`tenant "${d.tenantId}" already has a dashboard`);
+      }
+      throw err;
+    }
+  }
+
+  async findByTenant(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2`,
+      [organizationId, tenantId],
+    );
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  async deleteByTenant(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {
+    const { rows } = await this.sql.query<Row>(
+      `DELETE FROM dashboards WHERE organization_id = $1 AND tenant_id = $2 RETURNING ${COLUMNS}`,
+      [organizationId, tenantId],
+    );
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  /**
+   * A keyset page in id order (ids are UUIDv7, so this is creation order):
+   * rows after `afterId`, minus the first `skip`, at most `limit`. Rows
+   * inserted while a client pages never shift or repeat the ones it has seen.
+   */
+  async list(scope: Scope, page: { afterId: string | undefined; skip: number; limit: number }): Promise<DashboardRecord[]> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM dashboards
+       WHERE organization_id = $1
+         AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))
+         AND ($3::uuid IS NULL OR id > $3::uuid)
+       ORDER BY id
+       LIMIT $4 OFFSET $5`,
+      [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
+    );
+    return rows.map(toRecord);
+  }
+
+  async count(scope: Scope): Promise<number> {
+    const { rows } = await this.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM dashboards
+       WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
+      [scope.organizationId, scope.tenantIds ?? null],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+}

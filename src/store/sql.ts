@@ -1,0 +1,93 @@
+import pg from "pg";
+
+/**
+ * The little the store needs from a PostgreSQL client. Both the real server
+ * (through `pg`) and the embedded default (PGlite) implement it, so the same
+ * store code and SQL run on either.
+ */
+export interface Sql {
+  query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: Row[]; rowCount: number }>;
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+  /** Runs fn in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export function postgresSql(url: string, poolMax: number): Sql & { pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    // Fail a request quickly rather than queue forever when the database is unreachable.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: 10_000,
+    application_name: "dashboard-service",
+  });
+  // An idle client losing its connection (database restart) must not crash the process; the pool replaces it.
+  pool.on("error", () => {});
+  const onClient = (client: pg.PoolClient): Sql => ({
+    async query(text, params) {
+      const result = await client.query(text, params);
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    },
+    async exec(script) {
+      await client.query(script);
+    },
+    transaction: (fn) => fn(onClient(client)),
+    close: async () => {},
+  });
+  return {
+    pool,
+    async query(text, params) {
+      const result = await pool.query(text, params);
+      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+    },
+    async exec(script) {
+      await pool.query(script);
+    },
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query("BEGIN");
+        const value = await fn(onClient(client));
+        await client.query("COMMIT");
+        return value;
+      } catch (err) {
+        try {
+          await client.query("ROLLBACK");
+        } catch {
+          broken = true;
+        }
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** The embedded default: PostgreSQL compiled to WebAssembly, persisted in dataDir. */
+export async function embeddedSql(dataDir: string): Promise<Sql> {
+  const { PGlite } = await import("@electric-sql/pglite");
+  const db = await PGlite.create(dataDir);
+  type Queryable = Pick<typeof db, "query" | "exec">;
+  const wrap = (q: Queryable) => ({
+    async query<Row>(text: string, params?: unknown[]) {
+      const result = await q.query<Row>(text, params);
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    },
+    async exec(script: string) {
+      await q.exec(script);
+    },
+  });
+  // Inside a transaction PGlite hands out a tx handle; nested use joins the same transaction.
+  const within = (tx: Queryable): Sql => ({ ...wrap(tx), transaction: (fn) => fn(within(tx)), close: async () => {} });
+  return {
+    ...wrap(db),
+    transaction: (fn) => db.transaction((tx) => fn(within(tx))),
+    close: () => db.close(),
+  };
+}

@@ -1,0 +1,46 @@
+import { pino } from "pino";
+import { startApp, type App } from "../../src/app.js";
+import { loadConfig, type Config } from "../../src/config/config.js";
+import { createTestDatabase, type TestDatabase } from "./postgres.js";
+import { TEST_JWT_SECRET } from "./tokens.js";
+
+export interface TestServer {
+  app: App;
+  config: Config;
+  db: TestDatabase;
+  port: number;
+  /** http://127.0.0.1:PORT */
+  baseUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The real service, in this process, on a real socket (port 0), backed by a
+ * fresh database on the real PostgreSQL. `env` overrides the environment the
+ * configuration is parsed from, exactly as in production.
+ */
+export async function startTestServer(env: Record<string, string> = {}, db?: TestDatabase): Promise<TestServer> {
+  const database = db ?? (await createTestDatabase());
+  const config = loadConfig({
+    NODE_ENV: "test",
+    HOST: "127.0.0.1",
+    PORT: "0",
+    DATABASE_URL: database.url,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: "silent",
+    ...env,
+  });
+  const app = await startApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }));
+  const port = app.server.port;
+  return {
+    app,
+    config,
+    db: database,
+    port,
+    baseUrl: `http://127.0.0.1:${port}`,
+    async stop() {
+      await app.stop(1_000);
+      if (!db) await database.drop();
+    },
+  };
+}
