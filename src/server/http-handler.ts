@@ -9,6 +9,12 @@ import type { Dashboards } from "../service/dashboards.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import type { RequestHandler } from "./one-port-listener.js";
 
+/**
+ * A plain HTTP route served on the same port beside the RPCs (REST, health,
+ * metrics, JWKS...). It returns true when it took the request.
+ */
+export type PlainRoute = (req: Parameters<RequestHandler>[0], res: Parameters<RequestHandler>[1]) => boolean;
+
 export interface HttpHandlerDeps {
   dashboards: Dashboards;
   verifyCaller: CallerVerifier;
@@ -16,11 +22,13 @@ export interface HttpHandlerDeps {
   maxRequestBytes: number;
   /** Interceptors that run after authentication (rate limiting, for example). */
   interceptors?: Interceptor[];
+  /** Tried in order before the RPC routes. */
+  plainRoutes?: PlainRoute[];
 }
 
-/** Every route of the port: the Connect/gRPC/gRPC-Web service, and a 404 for anything else. */
+/** Every route of the port: plain HTTP routes first, then the Connect/gRPC/gRPC-Web service, else 404. */
 export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
-  return connectNodeAdapter({
+  const rpc = connectNodeAdapter({
     routes: (router) => router.service(DashboardService, dashboardServiceImpl(deps.dashboards)),
     // The first runs first: errors are shaped last, after auth and limits have had their say.
     interceptors: [errorInterceptor(deps.log), authInterceptor(deps.verifyCaller), ...(deps.interceptors ?? [])],
@@ -30,4 +38,9 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
       res.end(JSON.stringify({ code: "not_found", message: "no such route" }));
     },
   }) as RequestHandler;
+  const plainRoutes = deps.plainRoutes ?? [];
+  return (req, res) => {
+    for (const route of plainRoutes) if (route(req, res)) return;
+    rpc(req, res);
+  };
 }
