@@ -3,7 +3,9 @@ import { createCallerVerifier } from "./auth/caller-verifier.js";
 import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log/logger.js";
-import { createHttpHandler } from "./server/http-handler.js";
+import { createHttpHandler, type PlainRoute } from "./server/http-handler.js";
+import { createCallGuard } from "./server/call-guard.js";
+import { noRateLimits, type RateLimiter } from "./ratelimit/rate-limiter.js";
 import { listen, type RunningServer } from "./server/server.js";
 import { Dashboards } from "./service/dashboards.js";
 import { DashboardStore } from "./store/dashboard-store.js";
@@ -32,9 +34,19 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const signer = await createEmbedSigner(config.embed, new SigningKeyStore(sql));
     const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
     const dashboards = new Dashboards({ store: new DashboardStore(sql), signer, pageTokens, embed: config.embed });
+    const limiter: RateLimiter = noRateLimits;
+    const guard = createCallGuard(verifyCaller, limiter);
     const interceptors: Interceptor[] = [];
+    const plainRoutes: PlainRoute[] = [];
 
-    const handler = createHttpHandler({ dashboards, verifyCaller, log, maxRequestBytes: config.maxRequestBytes, interceptors });
+    const handler = createHttpHandler({
+      dashboards,
+      guard,
+      log,
+      maxRequestBytes: config.maxRequestBytes,
+      interceptors,
+      plainRoutes,
+    });
     const server = await listen(handler, config.host, config.port);
     log.info({ host: config.host, port: server.port, signingKid: signer.kid }, "dashboard-service listening (gRPC, gRPC-Web and Connect on one port)");
     return {
@@ -42,6 +54,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       server,
       async stop(graceMs) {
         await server.close(graceMs);
+        await limiter.close();
         await sql.close();
       },
     };

@@ -1,14 +1,16 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { unauthenticated } from "../errors/service-error.js";
-import { callerKey } from "./context.js";
-import { bearerToken, type CallerVerifier } from "./caller-verifier.js";
+import type { CallGuard } from "../server/call-guard.js";
+import { callerKey, clientAddressKey } from "./context.js";
 
-/** Establishes the caller of every RPC from its bearer token, or refuses the call as UNAUTHENTICATED. */
-export function authInterceptor(verify: CallerVerifier): Interceptor {
+/** Runs the call guard (authentication, rate limits) for every RPC and hands the caller to the handler. */
+export function guardInterceptor(guard: CallGuard): Interceptor {
   return (next) => async (req) => {
-    const token = bearerToken(req.header.get("authorization"));
-    if (!token) throw unauthenticated("an Authorization: Bearer token is required");
-    req.contextValues.set(callerKey, await verify(token));
+    const { caller } = await guard({
+      method: req.method.name,
+      authorization: req.header.get("authorization"),
+      clientAddress: req.contextValues.get(clientAddressKey),
+    });
+    req.contextValues.set(callerKey, caller);
     return next(req);
   };
 }

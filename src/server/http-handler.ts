@@ -2,8 +2,10 @@ import type { Interceptor } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
-import { authInterceptor } from "../auth/auth-interceptor.js";
-import type { CallerVerifier } from "../auth/caller-verifier.js";
+import { createContextValues } from "@connectrpc/connect";
+import { guardInterceptor } from "../auth/auth-interceptor.js";
+import { clientAddressKey } from "../auth/context.js";
+import type { CallGuard } from "./call-guard.js";
 import { dashboardServiceImpl } from "../service/connect-service.js";
 import type { Dashboards } from "../service/dashboards.js";
 import { errorInterceptor } from "./error-interceptor.js";
@@ -17,10 +19,11 @@ export type PlainRoute = (req: Parameters<RequestHandler>[0], res: Parameters<Re
 
 export interface HttpHandlerDeps {
   dashboards: Dashboards;
-  verifyCaller: CallerVerifier;
+  /** Authentication and rate limits, shared with every other protocol edge. */
+  guard: CallGuard;
   log: Logger;
   maxRequestBytes: number;
-  /** Interceptors that run after authentication (rate limiting, for example). */
+  /** Interceptors that run after the guard. */
   interceptors?: Interceptor[];
   /** Tried in order before the RPC routes. */
   plainRoutes?: PlainRoute[];
@@ -31,7 +34,8 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
   const rpc = connectNodeAdapter({
     routes: (router) => router.service(DashboardService, dashboardServiceImpl(deps.dashboards)),
     // The first runs first: errors are shaped last, after auth and limits have had their say.
-    interceptors: [errorInterceptor(deps.log), authInterceptor(deps.verifyCaller), ...(deps.interceptors ?? [])],
+    interceptors: [errorInterceptor(deps.log), guardInterceptor(deps.guard), ...(deps.interceptors ?? [])],
+    contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown"),
     readMaxBytes: deps.maxRequestBytes,
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "application/json" });

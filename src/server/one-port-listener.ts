@@ -41,8 +41,14 @@ export function createOnePortListener(handler: RequestHandler): OnePortListener 
       socket.off("error", onEarlyError);
       socket.pause();
       socket.unshift(received);
-      (isHttp2 ? h2 : http1).emit("connection", socket);
-      socket.resume();
+      if (isHttp2) {
+        // The HTTP/2 session reads what is buffered on the next tick and then consumes the handle
+        // natively; resuming the JS stream here would drop the preface.
+        h2.emit("connection", socket);
+      } else {
+        http1.emit("connection", socket);
+        socket.resume();
+      }
     };
     const onEarlyError = () => {
       clearTimeout(silent);
