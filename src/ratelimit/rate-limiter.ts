@@ -18,11 +18,14 @@ export interface RateLimiter {
   consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined>;
   /** Counts a failed authentication from this client address; refuses once the address is over budget. */
   consumeFailedAuth(clientAddress: string): Promise<void>;
+  /** Where limits are kept now, for readiness and logs: shared in Redis, or per process (by choice or as a fallback). */
+  health(): { backend: "redis" | "in-process"; redisHealthy: boolean | undefined };
   close(): Promise<void>;
 }
 
 export const noRateLimits: RateLimiter = {
   consumeCall: async () => undefined,
   consumeFailedAuth: async () => {},
+  health: () => ({ backend: "in-process", redisHealthy: undefined }),
   close: async () => {},
 };

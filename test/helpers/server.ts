@@ -28,6 +28,10 @@ export async function startTestServer(env: Record<string, string> = {}, db?: Tes
     DATABASE_URL: database.url,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: "silent",
+    // Limits out of the way unless a test is about them (it overrides these).
+    RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000",
+    RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000",
+    RATE_LIMIT_FAILED_AUTH_PER_MINUTE: "1000000",
     ...env,
   });
   const app = await startApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }));
