@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config/config.js";
+
+describe("configuration", () => {
+  it("has working defaults for a newcomer", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      env: "development",
+      host: "0.0.0.0",
+      port: 8080,
+      maxRequestBytes: 1048576,
+      database: { kind: "embedded", dataDir: "./data" },
+      redis: undefined,
+      auth: { mode: "development", secretFile: "./data/dev-auth-secret" },
+      embed: { defaultTtlSeconds: 600, maxTtlSeconds: 86400, issuer: "dashboard-service", audience: "dashboard-embed" },
+      rateLimit: { iframeTokenPerMinute: 10, defaultPerMinute: 600, failedAuthPerMinute: 30, organizationPerMinute: 0 },
+    });
+  });
+
+  it("reads every setting", () => {
+    const c = loadConfig({
+      PORT: "9000",
+      DATABASE_URL: "postgres://u@db/x",
+      DATABASE_POOL_MAX: "20",
+      REDIS_URL: "redis://r:6379",
+      AUTH_JWT_SECRET: "s".repeat(32),
+      AUTH_ISSUER: "iss",
+      EMBED_TOKEN_MAX_TTL_SECONDS: "3600",
+      EMBED_TOKEN_DEFAULT_TTL_SECONDS: "60",
+    });
+    expect(c.port).toBe(9000);
+    expect(c.database).toEqual({ kind: "postgres", url: "postgres://u@db/x", poolMax: 20 });
+    expect(c.redis?.url).toBe("redis://r:6379");
+    expect(c.auth).toMatchObject({ mode: "secret", issuer: "iss" });
+    expect(c.embed).toMatchObject({ maxTtlSeconds: 3600, defaultTtlSeconds: 60 });
+  });
+
+  it("lists every problem at once", () => {
+    try {
+      loadConfig({
+        PORT: "eighty",
+        DATABASE_URL: "mysql://x",
+        AUTH_JWT_SECRET: "short",
+        AUTH_JWKS_URL: "https://idp/jwks",
+        EMBED_TOKEN_DEFAULT_TTL_SECONDS: "7200",
+        EMBED_TOKEN_MAX_TTL_SECONDS: "3600",
+        EMBED_SIGNING_KEY: '{"kty":"RSA"}',
+        LOG_LEVEL: "loud",
+      });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const text = (err as ConfigError).problems.join("\n");
+      for (const name of ["PORT", "DATABASE_URL", "AUTH_JWT_SECRET", "EMBED_SIGNING_KEY", "LOG_LEVEL"]) expect(text).toContain(name);
+    }
+  });
+
+  it("requires real credentials and a database in production", () => {
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/AUTH_JWT_SECRET.*\n.*DATABASE_URL|DATABASE_URL.*\n.*AUTH_JWT_SECRET/s);
+    expect(() => loadConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: "s".repeat(32), DATABASE_URL: "postgres://db/x" })).not.toThrow();
+  });
+
+  it("refuses two caller-key settings at once rather than guessing", () => {
+    expect(() => loadConfig({ AUTH_JWT_SECRET: "s".repeat(32), AUTH_JWT_PUBLIC_KEY: "pem" })).toThrow(/only one/);
+  });
+});
