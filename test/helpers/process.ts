@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 
@@ -17,35 +18,40 @@ export interface ServerProcess {
 
 /**
  * The service as a real separate process (`node --import tsx src/main.ts`),
- * the way an operator runs it; resolves once it logs that it is listening.
+ * the way an operator runs it; resolves once its port accepts connections.
  */
 export async function spawnServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", PORT: "0", ...env },
+    env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${lines.join("\n")}`)), timeoutMs);
-    const onLine = (line: string) => {
-      lines.push(line);
-      try {
-        const entry = JSON.parse(line) as { port?: number; msg?: string };
-        if (entry.msg?.startsWith("dashboard-service listening") && entry.port) {
-          clearTimeout(timer);
-          resolve(entry.port);
-        }
-      } catch {
-        // not JSON: a stack trace or a config error; kept in lines for the failure message
-      }
+  createInterface({ input: child.stdout! }).on("line", (line) => lines.push(line));
+  createInterface({ input: child.stderr! }).on("line", (line) => lines.push(line));
+  // Ready when the port accepts connections (whatever LOG_LEVEL hides), or failed when the process exits.
+  await new Promise<void>((resolve, reject) => {
+    const deadline = Date.now() + timeoutMs;
+    const onExit = (code: number | null) => reject(new Error(`server exited with ${code} before listening:\n${lines.join("\n")}`));
+    child.once("exit", onExit);
+    const attempt = () => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        child.off("exit", onExit);
+        resolve();
+      });
+      socket.once("error", () => {
+        socket.destroy();
+        if (child.exitCode !== null) return;
+        if (Date.now() > deadline) {
+          child.kill("SIGKILL");
+          reject(new Error(`server did not start within ${timeoutMs} ms:\n${lines.join("\n")}`));
+        } else setTimeout(attempt, 100);
+      });
     };
-    createInterface({ input: child.stdout! }).on("line", onLine);
-    createInterface({ input: child.stderr! }).on("line", onLine);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${lines.join("\n")}`));
-    });
+    attempt();
   });
   return {
     child,
@@ -53,10 +59,19 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
     baseUrl: `http://127.0.0.1:${port}`,
     lines,
     async stop(signal = "SIGTERM") {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       const [code] = (await once(child, "exit")) as [number | null];
       return code;
     },
   };
+}
+
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -1,0 +1,215 @@
+/**
+ * `npm run bench`: the service against bare baselines, same load, A B A B.
+ *
+ *   npm run bench                 full run (about 3 minutes), prints the table and writes bench/results/latest.json
+ *   npm run bench -- --smoke      a tiny run that only proves the harness works (CI runs this)
+ *   npm run bench -- --seconds 20 --rounds 3 --soak 120
+ *
+ * Needs PostgreSQL and Redis on 127.0.0.1 (as the tests do) and h2load
+ * (Debian's nghttp2-client; installed here with apt when missing and run as root).
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import {
+  CreateIframeTokenRequestSchema,
+  DashboardService,
+  GetDashboardRequestSchema,
+} from "../gen/dashboard/v1/dashboard_service_pb.js";
+import { createTestDatabase } from "../test/helpers/postgres.js";
+import { spawnServer, type ServerProcess } from "../test/helpers/process.js";
+import { callerToken, TEST_JWT_SECRET } from "../test/helpers/tokens.js";
+import { grpcFrame, grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
+import { mean } from "./lib/stats.js";
+
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: "boolean", default: false },
+    seconds: { type: "string", default: "10" },
+    rounds: { type: "string", default: "2" },
+    soak: { type: "string", default: "60" },
+  },
+});
+const smoke = args.smoke;
+const seconds = Number(args.seconds);
+const rounds = smoke ? 1 : Number(args.rounds);
+const soakSeconds = smoke ? 2 : Number(args.soak);
+const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const H2 = { connections: 16, streams: 8 };
+const H1 = { connections: 64, streams: 1 };
+
+ensureH2load();
+const db = await createTestDatabase();
+const children: ChildProcess[] = [];
+let service: ServerProcess | undefined;
+try {
+  service = await spawnServer({
+    NODE_ENV: "production",
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    RATE_LIMIT_KEY_PREFIX: `bench:${Date.now()}:`,
+    AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: "warn",
+    // The limiter still runs on every call (one Redis round trip); its budgets are just out of reach.
+    RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000000",
+    RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000000",
+  });
+  const token = await callerToken({ org: "bench-org", admin: true, sub: "bench", expiresIn: 24 * 3600 });
+  const client = createClient(DashboardService, createConnectTransport({ baseUrl: service.baseUrl, httpVersion: "1.1" }));
+  const auth = { headers: { authorization: `Bearer ${token}` } };
+  const { dashboard } = await client.createDashboard(
+    { tenantId: "bench-tenant", workspaceId: "bench-workspace", name: "Benchmark dashboard" },
+    auth,
+  );
+  // A sanity check that every protocol path answers correctly before it is timed.
+  await client.getDashboard({ tenantId: "bench-tenant" }, auth);
+  await client.createIframeToken({ tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id }, auth);
+
+  const grpcJs = await startBaseline("bench/baselines/grpc-js-constant.ts");
+  const bareHttp = await startBaseline("bench/baselines/http-constant.ts");
+
+  const getPath = "/dashboard.v1.DashboardService/GetDashboard";
+  const getBody = grpcFrame(toBinary(GetDashboardRequestSchema, create(GetDashboardRequestSchema, { tenantId: "bench-tenant" })));
+  const mintBody = grpcFrame(
+    toBinary(
+      CreateIframeTokenRequestSchema,
+      create(CreateIframeTokenRequestSchema, { tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id }),
+    ),
+  );
+  const jsonBody = Buffer.from(JSON.stringify({ tenantId: "bench-tenant" }));
+  const jsonHeaders = (withToken: boolean): Record<string, string> => ({
+    "content-type": "application/json",
+    ...(withToken ? { authorization: `Bearer ${token}` } : {}),
+  });
+  const load = (o: Omit<H2loadOptions, "durationSeconds" | "requests" | "connections" | "streams">, shape = H2) =>
+    h2load({ ...shape, ...o, ...(smoke ? { requests: 200 } : { durationSeconds: seconds }) });
+
+  const scenarios: Record<string, LoadResult[]> = {
+    "gRPC GetDashboard: service": [],
+    "gRPC GetDashboard: bare grpc-js": [],
+    "Connect JSON GetDashboard (HTTP/1.1): service": [],
+    "JSON (HTTP/1.1): bare node:http": [],
+    "gRPC CreateIframeToken: service": [],
+  };
+  for (let round = 0; round < rounds; round++) {
+    scenarios["gRPC GetDashboard: service"]!.push(await load({ url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }));
+    scenarios["gRPC GetDashboard: bare grpc-js"]!.push(
+      await load({ url: `http://127.0.0.1:${grpcJs.port}${getPath}`, body: getBody, headers: grpcHeaders(token) }),
+    );
+    scenarios["Connect JSON GetDashboard (HTTP/1.1): service"]!.push(
+      await load({ url: service.baseUrl + getPath, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
+    );
+    scenarios["JSON (HTTP/1.1): bare node:http"]!.push(
+      await load({ url: `http://127.0.0.1:${bareHttp.port}${getPath}`, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
+    );
+    scenarios["gRPC CreateIframeToken: service"]!.push(
+      await load({ url: `${service.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`, body: mintBody, headers: grpcHeaders(token) }),
+    );
+  }
+
+  // Latency at half the measured peak: a fixed request rate instead of as-fast-as-possible.
+  const halfPeak = (name: string, shape: typeof H2) => Math.max(1, Math.floor(mean(scenarios[name]!.map((r) => r.rps)) / 2 / shape.connections));
+  const atHalf = {
+    grpc: await load(
+      { url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token), rpsPerConnection: halfPeak("gRPC GetDashboard: service", H2) },
+    ),
+    json: await load(
+      {
+        url: service.baseUrl + getPath,
+        body: jsonBody,
+        headers: jsonHeaders(true),
+        extra: ["--h1"],
+        rpsPerConnection: halfPeak("Connect JSON GetDashboard (HTTP/1.1): service", H1),
+      },
+      H1,
+    ),
+  };
+
+  // Soak: reads at full speed while the service's resident memory is sampled every second.
+  const rss: number[] = [];
+  const sampler = setInterval(() => void residentMb(service!.child.pid!).then((mb) => rss.push(mb)), 1000);
+  const soak = await h2load({ ...H2, url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token), durationSeconds: soakSeconds });
+  clearInterval(sampler);
+
+  const avg = (name: string) => mean(scenarios[name]!.map((r) => r.rps));
+  const ratios = {
+    grpcVsGrpcJs: avg("gRPC GetDashboard: service") / avg("gRPC GetDashboard: bare grpc-js"),
+    jsonVsNodeHttp: avg("Connect JSON GetDashboard (HTTP/1.1): service") / avg("JSON (HTTP/1.1): bare node:http"),
+    mintVsGrpcRead: avg("gRPC CreateIframeToken: service") / avg("gRPC GetDashboard: service"),
+  };
+  const failures = [...Object.values(scenarios).flat(), atHalf.grpc, atHalf.json, soak].reduce((n, r) => n + r.failed, 0);
+  const result = {
+    when: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    load: { h2: H2, h1: H1, seconds: smoke ? "200 requests" : seconds, rounds },
+    scenarios: Object.fromEntries(
+      Object.entries(scenarios).map(([name, runs]) => [
+        name,
+        { rps: runs.map((r) => Math.round(r.rps)), p50Ms: runs.map((r) => r.p50Ms), p99Ms: runs.map((r) => r.p99Ms), bytesPerResponse: runs[0]?.bytesPerResponse },
+      ]),
+    ),
+    ratios,
+    halfPeak: {
+      grpc: { rps: Math.round(atHalf.grpc.rps), p50Ms: atHalf.grpc.p50Ms, p99Ms: atHalf.grpc.p99Ms },
+      json: { rps: Math.round(atHalf.json.rps), p50Ms: atHalf.json.p50Ms, p99Ms: atHalf.json.p99Ms },
+    },
+    soak: { seconds: soakSeconds, rps: Math.round(soak.rps), rssMb: { first: rss[0], last: rss.at(-1), max: Math.max(...rss) } },
+    failures,
+  };
+  printTable(result);
+  await mkdir("bench/results", { recursive: true });
+  await writeFile(`bench/results/${smoke ? "smoke" : "latest"}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  if (failures > 0) throw new Error(`${failures} requests failed during the benchmark`);
+} finally {
+  for (const child of children) child.kill();
+  await service?.stop();
+  await db.drop();
+}
+
+function ensureH2load(): void {
+  try {
+    execFileSync("h2load", ["--version"], { stdio: "ignore" });
+  } catch {
+    process.stderr.write("h2load not found: installing Debian's nghttp2-client\n");
+    execFileSync("sh", ["-c", "apt-get update -qq && apt-get install -y -qq nghttp2-client"], { stdio: "inherit" });
+  }
+}
+
+async function startBaseline(script: string): Promise<{ port: number }> {
+  const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
+    createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line) as { port: number }));
+  });
+}
+
+async function residentMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024);
+}
+
+function printTable(r: {
+  scenarios: Record<string, { rps: number[]; p50Ms: number[]; p99Ms: number[] }>;
+  ratios: Record<string, number>;
+  halfPeak: Record<string, { rps: number; p50Ms: number; p99Ms: number }>;
+  soak: { seconds: number; rps: number; rssMb: Record<string, number | undefined> };
+}): void {
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "-");
+  const lines = ["| scenario | req/s (each round) | p50 ms | p99 ms |", "| --- | ---: | ---: | ---: |"];
+  for (const [name, s] of Object.entries(r.scenarios)) {
+    lines.push(`| ${name} | ${s.rps.join(" / ")} | ${f(mean(s.p50Ms))} | ${f(mean(s.p99Ms))} |`);
+  }
+  for (const [name, s] of Object.entries(r.halfPeak)) {
+    lines.push(`| ${name} GetDashboard at half peak | ${s.rps} | ${f(s.p50Ms)} | ${f(s.p99Ms)} |`);
+  }
+  lines.push("", "| ratio | value |", "| --- | ---: |");
+  for (const [name, v] of Object.entries(r.ratios)) lines.push(`| ${name} | ${f(v)} |`);
+  lines.push("", `soak ${r.soak.seconds}s at ${r.soak.rps} req/s: RSS ${JSON.stringify(r.soak.rssMb)} MB`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+}
