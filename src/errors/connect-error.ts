@@ -16,6 +16,11 @@ const CODE_OF: Record<ErrorReason, Code> = {
   RATE_LIMITED: Code.ResourceExhausted,
   UNAVAILABLE: Code.Unavailable,
   SERVER_ERROR: Code.Internal,
+  FAILED_PRECONDITION: Code.FailedPrecondition,
+  // The token under verification is an argument, not the caller's credential: never UNAUTHENTICATED.
+  TOKEN_INVALID: Code.InvalidArgument,
+  TOKEN_EXPIRED: Code.FailedPrecondition,
+  TOKEN_REVOKED: Code.FailedPrecondition,
 };
 
 /** The reason reported for errors the framework raises itself (bad framing, oversized bodies...). */
@@ -53,7 +58,14 @@ export function serviceErrorToConnect(err: ServiceError): ConnectError {
       }),
     });
   }
-  return new ConnectError(err.message, CODE_OF[err.reason], undefined, details, err);
+  // Error metadata becomes response headers (Connect, gRPC-Web) or trailers (gRPC).
+  const metadata = err.details.headers ? new Headers(err.details.headers) : undefined;
+  return new ConnectError(err.message, CODE_OF[err.reason], metadata, details, err);
+}
+
+/** The ErrorInfo for an error that carries only a code (raised by the framework, not by us). */
+export function errorInfoForCode(code: Code) {
+  return create(ErrorInfoSchema, { reason: REASON_OF_CODE[code] ?? "SERVER_ERROR", domain: ERROR_DOMAIN });
 }
 
 /**

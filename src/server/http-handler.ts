@@ -1,5 +1,4 @@
 import type { Interceptor } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger } from "pino";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { createContextValues } from "@connectrpc/connect";
@@ -8,7 +7,9 @@ import { clientAddressKey } from "../auth/context.js";
 import type { CallGuard } from "./call-guard.js";
 import { dashboardServiceImpl } from "../service/connect-service.js";
 import type { Dashboards } from "../service/dashboards.js";
+import type { EmbedServices } from "../service/embed-services.js";
 import { errorInterceptor } from "./error-interceptor.js";
+import { rpcAdapter } from "./rpc-adapter.js";
 import type { RequestHandler } from "./one-port-listener.js";
 
 /**
@@ -19,22 +20,31 @@ export type PlainRoute = (req: Parameters<RequestHandler>[0], res: Parameters<Re
 
 export interface HttpHandlerDeps {
   dashboards: Dashboards;
+  /** Iframe-token verification, revocation, key rotation and the audit trail. */
+  embed: EmbedServices;
   /** Authentication and rate limits, shared with every other protocol edge. */
   guard: CallGuard;
   log: Logger;
   maxRequestBytes: number;
   /** Interceptors that run after the guard. */
   interceptors?: Interceptor[];
+  /** Interceptors that run first, around everything else, to see the code each call ends with (logs, metrics). */
+  observers?: Interceptor[];
   /** Tried in order before the RPC routes. */
   plainRoutes?: PlainRoute[];
 }
 
 /** Every route of the port: plain HTTP routes first, then the Connect/gRPC/gRPC-Web service, else 404. */
 export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
-  const rpc = connectNodeAdapter({
-    routes: (router) => router.service(DashboardService, dashboardServiceImpl(deps.dashboards)),
+  const rpc = rpcAdapter({
+    routes: (router) => router.service(DashboardService, dashboardServiceImpl(deps.dashboards, deps.embed)),
     // The first runs first: errors are shaped last, after auth and limits have had their say.
-    interceptors: [errorInterceptor(deps.log), guardInterceptor(deps.guard), ...(deps.interceptors ?? [])],
+    interceptors: [
+      ...(deps.observers ?? []),
+      errorInterceptor(deps.log),
+      guardInterceptor(deps.guard),
+      ...(deps.interceptors ?? []),
+    ],
     contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown"),
     readMaxBytes: deps.maxRequestBytes,
     fallback: (_req, res) => {
