@@ -120,7 +120,7 @@ describe("broken gRPC framing", () => {
     const details = /grpc-status-details-bin: ?(\S+)/.exec(trailer)?.[1];
     expect(details).toBeDefined();
     const status = fromBinary(StatusSchema, Buffer.from(details!, "base64"));
-    expect((anyUnpack(status.details[0]!, registry) as { reason: string }).reason).toBe("VALIDATION_ERROR");
+    expect((anyUnpack(status.details[0]!, registry) as unknown as { reason: string }).reason).toBe("VALIDATION_ERROR");
   });
 });
 
