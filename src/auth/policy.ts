@@ -32,3 +32,27 @@ export function listScope(caller: Caller): ListScope {
     tenantIds: caller.isAdmin ? undefined : [...caller.tenantIds].sort(),
   };
 }
+
+/**
+ * Signing keys serve every organization, so rotating them is for admins only.
+ * Any organization's admin may rotate: with overlap no token breaks, the
+ * rotation is audited under their organization, and operators can rotate too.
+ */
+export function assertMayRotateSigningKeys(caller: Caller): void {
+  if (!caller.isAdmin) throw forbidden("only an organization admin may rotate the iframe-token signing key");
+}
+
+/**
+ * Any authenticated caller of the token's organization may verify it (a
+ * renderer's service account needs no tenant grant: verification reveals no
+ * more than the token holder already has). A token of another organization
+ * is answered exactly like a forged one, so nothing about it leaks.
+ */
+export function mayVerifyIframeToken(caller: Caller, tokenOrganizationId: string): boolean {
+  return caller.organizationId === tokenOrganizationId;
+}
+
+/** The audit events a caller may list: like dashboards, the whole organization for admins, else its tenants' events. */
+export function auditScope(caller: Caller): ListScope {
+  return listScope(caller);
+}

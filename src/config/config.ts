@@ -12,6 +12,10 @@ export interface Config {
   /** Requests larger than this are refused before they are decoded. */
   maxRequestBytes: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  /** "json" (one object per line, for collectors) or "pretty" (human-readable; needs the pino-pretty dev dependency). */
+  logFormat: "json" | "pretty";
+  /** How long in-flight calls may take to finish after SIGTERM/SIGINT before connections are cut. */
+  shutdownGraceMs: number;
   database:
     | { kind: "postgres"; url: string; poolMax: number }
     | { kind: "embedded"; dataDir: string };
@@ -21,6 +25,8 @@ export interface Config {
   /** HMAC key for ListDashboards page tokens; generated and stored when unset. */
   pageTokenSecret: string | undefined;
   rateLimit: RateLimitConfig;
+  /** Browser origins allowed to call the RPC and REST paths (CORS); empty allows none. */
+  cors: { allowedOrigins: string[] };
 }
 
 export type AuthConfig = {
@@ -42,6 +48,8 @@ export interface EmbedConfig {
   audience: string;
   defaultTtlSeconds: number;
   maxTtlSeconds: number;
+  /** The closed set of field names locked filters may use; undefined accepts any well-formed name. */
+  filterFields: string[] | undefined;
 }
 
 export interface RateLimitConfig {
@@ -50,6 +58,8 @@ export interface RateLimitConfig {
   failedAuthPerMinute: number;
   /** 0 disables the per-organization ceiling. */
   organizationPerMinute: number;
+  /** Prefix of every rate-limit key in Redis, so deployments (and tests) sharing a Redis stay apart. */
+  redisKeyPrefix: string;
 }
 
 export class ConfigError extends Error {
@@ -72,10 +82,23 @@ const EnvSchema = z
     HOST: z.preprocess(blankToUndefined, z.string().default("0.0.0.0")),
     PORT: int(8080, 0, 65535),
     MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
+    CORS_ALLOWED_ORIGINS: optionalString.pipe(
+      z
+        .string()
+        .superRefine((list, ctx) => {
+          for (const origin of splitList(list)) {
+            const problem = originProblem(origin);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          }
+        })
+        .optional(),
+    ),
     LOG_LEVEL: z.preprocess(
       blankToUndefined,
       z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     ),
+    LOG_FORMAT: z.preprocess(blankToUndefined, z.enum(["json", "pretty"]).default("json")),
+    SHUTDOWN_GRACE_SECONDS: int(10, 0, 3600),
     DATABASE_URL: optionalString.pipe(
       z
         .string()
@@ -99,15 +122,40 @@ const EnvSchema = z
     ),
     AUTH_JWKS_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
     AUTH_JWT_PUBLIC_KEY: optionalString,
-    AUTH_JWT_ALGORITHMS: optionalString,
+    AUTH_JWT_ALGORITHMS: optionalString.pipe(
+      z
+        .string()
+        .refine(
+          (v) => splitList(v).every((alg) => ASYMMETRIC_ALGORITHMS.includes(alg)),
+          `must list only ${ASYMMETRIC_ALGORITHMS.join(", ")}`,
+        )
+        .optional(),
+    ),
     AUTH_ISSUER: optionalString,
     AUTH_AUDIENCE: optionalString,
     AUTH_CLOCK_TOLERANCE_SECONDS: int(5, 0, 300),
-    EMBED_SIGNING_KEY: optionalString,
+    EMBED_SIGNING_KEY: optionalString.pipe(
+      z
+        .string()
+        .superRefine((v, ctx) => {
+          const problem = privateJwkProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        })
+        .optional(),
+    ),
     EMBED_TOKEN_ISSUER: z.preprocess(blankToUndefined, z.string().default("dashboard-service")),
     EMBED_TOKEN_AUDIENCE: z.preprocess(blankToUndefined, z.string().default("dashboard-embed")),
     EMBED_TOKEN_DEFAULT_TTL_SECONDS: int(600, 1, 31 * 24 * 3600),
     EMBED_TOKEN_MAX_TTL_SECONDS: int(86400, 1, 31 * 24 * 3600),
+    EMBED_FILTER_FIELDS: optionalString.pipe(
+      z
+        .string()
+        .refine(
+          (v) => splitList(v).every((f) => /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(f) && f !== "tenant_id"),
+          "must be a comma-separated list of column names (tenant_id is always filtered by the server)",
+        )
+        .optional(),
+    ),
     PAGE_TOKEN_SECRET: optionalString.pipe(
       z
         .string()
@@ -118,7 +166,9 @@ const EnvSchema = z
     RATE_LIMIT_DEFAULT_PER_MINUTE: int(600, 1, 1_000_000_000),
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: int(30, 1, 1_000_000_000),
     RATE_LIMIT_ORGANIZATION_PER_MINUTE: int(0, 0, 1_000_000_000),
+    RATE_LIMIT_REDIS_KEY_PREFIX: z.preprocess(blankToUndefined, z.string().max(200).default("dashboard-service:rl")),
   })
+  // Cross-field rules; they run once every field parsed (field problems are all reported first).
   .superRefine((env, ctx) => {
     const modes = [env.AUTH_JWT_SECRET, env.AUTH_JWKS_URL, env.AUTH_JWT_PUBLIC_KEY].filter((v) => v !== undefined);
     if (modes.length > 1) {
@@ -145,21 +195,6 @@ const EnvSchema = z
         message: "must not exceed EMBED_TOKEN_MAX_TTL_SECONDS",
       });
     }
-    if (env.AUTH_JWT_ALGORITHMS !== undefined) {
-      for (const alg of splitList(env.AUTH_JWT_ALGORITHMS)) {
-        if (!ASYMMETRIC_ALGORITHMS.includes(alg)) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["AUTH_JWT_ALGORITHMS"],
-            message: `${alg} is not one of ${ASYMMETRIC_ALGORITHMS.join(", ")}`,
-          });
-        }
-      }
-    }
-    if (env.EMBED_SIGNING_KEY !== undefined) {
-      const problem = privateJwkProblem(env.EMBED_SIGNING_KEY);
-      if (problem) ctx.addIssue({ code: "custom", path: ["EMBED_SIGNING_KEY"], message: problem });
-    }
   });
 
 function splitList(value: string): string[] {
@@ -167,6 +202,19 @@ function splitList(value: string): string[] {
     .split(",")
     .map((s) => s.trim())
     .filter((s) => s !== "");
+}
+
+/** CORS compares origins byte for byte, so each entry must be exactly what a browser sends in Origin. */
+function originProblem(origin: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return `"${origin}" is not an origin (scheme://host[:port])`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `"${origin}" must be http:// or https://`;
+  if (url.origin !== origin) return `"${origin}" must be written as its origin "${url.origin}" (no path, lowercase host, no default port)`;
+  return undefined;
 }
 
 function privateJwkProblem(text: string): string | undefined {
@@ -210,6 +258,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     port: env.PORT,
     maxRequestBytes: env.MAX_REQUEST_BYTES,
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     database: env.DATABASE_URL
       ? { kind: "postgres", url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
       : { kind: "embedded", dataDir: env.DATA_DIR },
@@ -221,13 +271,16 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       audience: env.EMBED_TOKEN_AUDIENCE,
       defaultTtlSeconds: env.EMBED_TOKEN_DEFAULT_TTL_SECONDS,
       maxTtlSeconds: env.EMBED_TOKEN_MAX_TTL_SECONDS,
+      filterFields: env.EMBED_FILTER_FIELDS ? splitList(env.EMBED_FILTER_FIELDS) : undefined,
     },
     pageTokenSecret: env.PAGE_TOKEN_SECRET,
+    cors: { allowedOrigins: env.CORS_ALLOWED_ORIGINS ? splitList(env.CORS_ALLOWED_ORIGINS) : [] },
     rateLimit: {
       iframeTokenPerMinute: env.RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE,
       defaultPerMinute: env.RATE_LIMIT_DEFAULT_PER_MINUTE,
       failedAuthPerMinute: env.RATE_LIMIT_FAILED_AUTH_PER_MINUTE,
       organizationPerMinute: env.RATE_LIMIT_ORGANIZATION_PER_MINUTE,
+      redisKeyPrefix: env.RATE_LIMIT_REDIS_KEY_PREFIX,
     },
   };
 }

@@ -11,7 +11,13 @@ export type ErrorReason =
   | "ALREADY_EXISTS"
   | "RATE_LIMITED"
   | "UNAVAILABLE"
-  | "SERVER_ERROR";
+  | "SERVER_ERROR"
+  // An operation that is not possible in the server's current configuration (e.g. rotating an env-configured key).
+  | "FAILED_PRECONDITION"
+  // Iframe-token verification outcomes, distinct so an embed can refresh on expiry instead of failing.
+  | "TOKEN_EXPIRED"
+  | "TOKEN_REVOKED"
+  | "TOKEN_INVALID";
 
 export interface FieldViolation {
   /** The request field, as named in the proto (snake_case). */
@@ -28,6 +34,8 @@ export class ServiceError extends Error {
       metadata?: Record<string, string>;
       /** For RATE_LIMITED and UNAVAILABLE: when a retry may succeed. */
       retryAfterMs?: number;
+      /** Response headers every protocol edge sends with this error (e.g. retry-after and ratelimit-*). */
+      headers?: Record<string, string>;
       cause?: unknown;
     } = {},
   ) {

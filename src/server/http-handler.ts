@@ -10,6 +10,10 @@ import type { Dashboards } from "../service/dashboards.js";
 import type { EmbedServices } from "../service/embed-services.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { rpcAdapter } from "./rpc-adapter.js";
+import { createGrpcUnaryPath } from "./grpc-unary-path.js";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { DescService } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
 import type { RequestHandler } from "./one-port-listener.js";
 
 /**
@@ -36,16 +40,27 @@ export interface HttpHandlerDeps {
 
 /** Every route of the port: plain HTTP routes first, then the Connect/gRPC/gRPC-Web service, else 404. */
 export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
+  const dashboardImpl = dashboardServiceImpl(deps.dashboards, deps.embed);
+  // The first runs first: errors are shaped last, after auth and limits have had their say.
+  const interceptors = [
+    ...(deps.observers ?? []),
+    errorInterceptor(deps.log),
+    guardInterceptor(deps.guard),
+    ...(deps.interceptors ?? []),
+  ];
+  const contextValues = (req: { socket: { remoteAddress?: string | undefined } }) =>
+    createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown");
+  // Unary gRPC takes the lean path; every other protocol, and anything it declines, the general adapter.
+  const grpcUnary = createGrpcUnaryPath({
+    services: [{ service: DashboardService, impl: dashboardImpl as unknown as Partial<ServiceImpl<DescService>> }],
+    interceptors,
+    readMaxBytes: deps.maxRequestBytes,
+    contextValues,
+  });
   const rpc = rpcAdapter({
-    routes: (router) => router.service(DashboardService, dashboardServiceImpl(deps.dashboards, deps.embed)),
-    // The first runs first: errors are shaped last, after auth and limits have had their say.
-    interceptors: [
-      ...(deps.observers ?? []),
-      errorInterceptor(deps.log),
-      guardInterceptor(deps.guard),
-      ...(deps.interceptors ?? []),
-    ],
-    contextValues: (req) => createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown"),
+    routes: (router) => router.service(DashboardService, dashboardImpl),
+    interceptors,
+    contextValues,
     readMaxBytes: deps.maxRequestBytes,
     fallback: (_req, res) => {
       res.writeHead(404, { "content-type": "application/json" });
@@ -55,6 +70,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
   const plainRoutes = deps.plainRoutes ?? [];
   return (req, res) => {
     for (const route of plainRoutes) if (route(req, res)) return;
+    if (req.httpVersionMajor === 2 && grpcUnary(req as Http2ServerRequest, res as Http2ServerResponse)) return;
     rpc(req, res);
   };
 }

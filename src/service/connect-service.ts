@@ -6,6 +6,8 @@ import { DashboardSchema, type Dashboard } from "../../gen/dashboard/v1/dashboar
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import type { DashboardRecord } from "../store/dashboard-store.js";
 import type { Dashboards } from "./dashboards.js";
+import { auditEventMessage, claimsMessage, requestedFilter, revokeTarget } from "./embed-messages.js";
+import type { EmbedServices } from "./embed-services.js";
 
 export function toDashboardMessage(d: DashboardRecord): Dashboard {
   return create(DashboardSchema, {
@@ -17,13 +19,14 @@ export function toDashboardMessage(d: DashboardRecord): Dashboard {
     description: d.description,
     organizationId: d.organizationId,
     createdBy: d.createdBy,
+    allowedOrigins: d.allowedOrigins,
     createdAt: timestampFromDate(d.createdAt),
     updatedAt: timestampFromDate(d.updatedAt),
   });
 }
 
 /** Thin handlers: protobuf in, domain call, protobuf out. Rules live in Dashboards and the policy. */
-export function dashboardServiceImpl(dashboards: Dashboards): ServiceImpl<typeof DashboardService> {
+export function dashboardServiceImpl(dashboards: Dashboards, embed: EmbedServices): ServiceImpl<typeof DashboardService> {
   return {
     async createDashboard(req, ctx) {
       const created = await dashboards.create(callerOf(ctx), {
@@ -31,6 +34,7 @@ export function dashboardServiceImpl(dashboards: Dashboards): ServiceImpl<typeof
         workspaceId: req.workspaceId,
         name: req.name,
         description: req.description,
+        allowedOrigins: req.allowedOrigins,
       });
       return { dashboard: toDashboardMessage(created) };
     },
@@ -59,8 +63,41 @@ export function dashboardServiceImpl(dashboards: Dashboards): ServiceImpl<typeof
         workspaceId: req.workspaceId,
         dashboardId: req.dashboardId,
         validUntil: req.validUntil === undefined ? undefined : toSafeNumber(req.validUntil),
+        filters: req.filters.map(requestedFilter),
+        origin: req.origin,
       });
-      return { token: minted.token, dashboardId: minted.dashboardId, expiresAt: BigInt(minted.expiresAt) };
+      return {
+        token: minted.token,
+        dashboardId: minted.dashboardId,
+        expiresAt: BigInt(minted.expiresAt),
+        tokenId: minted.jti,
+      };
+    },
+    async verifyIframeToken(req, ctx) {
+      return { claims: claimsMessage(await embed.iframeTokens.verify(callerOf(ctx), { token: req.token })) };
+    },
+    async revokeIframeTokens(req, ctx) {
+      const revoked = await embed.iframeTokens.revoke(callerOf(ctx), {
+        tenantId: req.tenantId,
+        target: revokeTarget(req.target),
+      });
+      return { revokedBefore: revoked.issuedNotAfter && timestampFromDate(revoked.issuedNotAfter) };
+    },
+    async rotateSigningKey(_req, ctx) {
+      const rotation = await embed.signingKeys.rotate(callerOf(ctx));
+      return {
+        keyId: rotation.kid,
+        retiredKeyId: rotation.retired?.kid ?? "",
+        retiredKeyVerifiesUntil: rotation.retired && timestampFromDate(rotation.retired.verifyUntil),
+      };
+    },
+    async listAuditEvents(req, ctx) {
+      const page = await embed.auditEvents.list(callerOf(ctx), {
+        pageSize: req.pageSize,
+        pageToken: req.pageToken,
+        skip: req.skip,
+      });
+      return { events: page.events.map(auditEventMessage), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
     },
   };
 }

@@ -4,19 +4,23 @@ import { assertMayUseTenant, listScope } from "../auth/policy.js";
 import type { EmbedConfig } from "../config/config.js";
 import { invalidArgument, notFound } from "../errors/service-error.js";
 import type { DashboardRecord, DashboardStore } from "../store/dashboard-store.js";
+import type { InTransaction } from "../store/stores.js";
 import type { EmbedSigner } from "../tokens/embed-signer.js";
+import { lastPossibleExpiry } from "../tokens/embed-verifier.js";
+import { tenantFilter, type LockedFilter } from "../tokens/filters.js";
 import type { PageTokenCodec } from "../tokens/page-token.js";
 import {
-  createDashboardRules,
-  createIframeTokenRules,
+  createEmbeddableDashboardRules,
+  filterViolations,
   listDashboardsRules,
+  mintIframeTokenRules,
   tenantRules,
-  type CreateDashboardInput,
-  type CreateIframeTokenInput,
+  type CreateEmbeddableDashboardInput,
   type ListDashboardsInput,
+  type MintIframeTokenInput,
   type TenantInput,
 } from "../validation/requests.js";
-import { validate } from "../validation/rules.js";
+import { validate, violationsOf } from "../validation/rules.js";
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
@@ -39,7 +43,9 @@ export interface DashboardsDeps {
   store: DashboardStore;
   signer: EmbedSigner;
   pageTokens: PageTokenCodec;
-  embed: Pick<EmbedConfig, "defaultTtlSeconds" | "maxTtlSeconds">;
+  embed: Pick<EmbedConfig, "defaultTtlSeconds" | "maxTtlSeconds" | "filterFields">;
+  /** Stores bound to one transaction: every change commits together with its audit row. */
+  transaction: InTransaction;
   /** Milliseconds since the epoch; injectable for tests of expiry rules. */
   now?: () => number;
 }
@@ -55,18 +61,30 @@ export class Dashboards {
     this.now = deps.now ?? Date.now;
   }
 
-  async create(caller: Caller, input: CreateDashboardInput): Promise<DashboardRecord> {
-    validate(createDashboardRules, input);
+  async create(caller: Caller, input: CreateEmbeddableDashboardInput): Promise<DashboardRecord> {
+    validate(createEmbeddableDashboardRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const id = uuidv7();
-    return this.deps.store.insert({
-      id,
-      organizationId: caller.organizationId,
-      tenantId: input.tenantId,
-      workspaceId: input.workspaceId,
-      name: input.name,
-      description: input.description ?? "",
-      createdBy: caller.subject,
+    return this.deps.transaction(async (tx) => {
+      const created = await tx.dashboards.insert({
+        id,
+        organizationId: caller.organizationId,
+        tenantId: input.tenantId,
+        workspaceId: input.workspaceId,
+        name: input.name,
+        description: input.description ?? "",
+        createdBy: caller.subject,
+        allowedOrigins: input.allowedOrigins ?? [],
+      });
+      await tx.audit.record({
+        id: uuidv7(),
+        organizationId: caller.organizationId,
+        action: "DASHBOARD_CREATED",
+        actor: caller.subject,
+        tenantId: created.tenantId,
+        dashboardId: created.id,
+      });
+      return created;
     });
   }
 
@@ -98,13 +116,36 @@ export class Dashboards {
   async delete(caller: Caller, input: TenantInput): Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
-    const deleted = await this.deps.store.deleteByTenant(caller.organizationId, input.tenantId);
-    if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
-    return deleted;
+    const now = this.now();
+    return this.deps.transaction(async (tx) => {
+      const deleted = await tx.dashboards.deleteByTenant(caller.organizationId, input.tenantId);
+      if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+      // Verification also requires the dashboard to exist; the cutoff states the revocation explicitly.
+      await tx.revocations.cutOff(
+        caller.organizationId,
+        deleted.tenantId,
+        deleted.id,
+        new Date(now),
+        lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
+      );
+      await tx.audit.record({
+        id: uuidv7(),
+        organizationId: caller.organizationId,
+        action: "DASHBOARD_DELETED",
+        actor: caller.subject,
+        tenantId: deleted.tenantId,
+        dashboardId: deleted.id,
+      });
+      return deleted;
+    });
   }
 
-  async mintIframeToken(caller: Caller, input: CreateIframeTokenInput): Promise<IframeToken> {
-    validate(createIframeTokenRules, input);
+  async mintIframeToken(caller: Caller, input: MintIframeTokenInput): Promise<IframeToken> {
+    const violations = [
+      ...violationsOf(mintIframeTokenRules, input),
+      ...filterViolations(input.filters ?? [], this.deps.embed.filterFields),
+    ];
+    if (violations.length > 0) throw invalidArgument(violations);
     assertMayUseTenant(caller, input.tenantId);
     const issuedAt = Math.floor(this.now() / 1000);
     const expiresAt = input.validUntil ?? issuedAt + this.deps.embed.defaultTtlSeconds;
@@ -121,6 +162,22 @@ export class Dashboards {
     if (!dashboard || dashboard.id !== input.dashboardId || dashboard.workspaceId !== input.workspaceId) {
       throw notFound(`tenant "${input.tenantId}" has no dashboard "${input.dashboardId}" in workspace "${input.workspaceId}"`);
     }
+    if (dashboard.allowedOrigins.length > 0 && !dashboard.allowedOrigins.includes(input.origin ?? "")) {
+      throw invalidArgument([
+        {
+          field: "origin",
+          description:
+            input.origin === undefined
+              ? "is required: this dashboard may only be embedded in its allowed origins"
+              : "is not one of this dashboard's allowed embedding origins",
+        },
+      ]);
+    }
+    // The tenant filter comes first and from the dashboard itself; callers cannot name that field.
+    const filters: LockedFilter[] = [
+      tenantFilter(dashboard.tenantId),
+      ...(input.filters ?? []).map((f) => ({ field: f.field, operator: f.operator!, values: [...f.values] })),
+    ];
     const signed = await this.deps.signer.sign(
       {
         organizationId: caller.organizationId,
@@ -128,9 +185,26 @@ export class Dashboards {
         workspaceId: dashboard.workspaceId,
         dashboardId: dashboard.id,
         subject: caller.subject,
+        filters,
+        origin: input.origin,
       },
       issuedAt,
       expiresAt,
+    );
+    // A token that cannot be audited is not handed out.
+    await this.deps.transaction((tx) =>
+      tx.audit.record({
+        id: uuidv7(),
+        organizationId: caller.organizationId,
+        action: "IFRAME_TOKEN_MINTED",
+        actor: caller.subject,
+        tenantId: dashboard.tenantId,
+        dashboardId: dashboard.id,
+        tokenId: signed.jti,
+        tokenExpiresAt: new Date(expiresAt * 1000),
+        tokenLifetimeSeconds: expiresAt - issuedAt,
+        details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
+      }),
     );
     return { token: signed.token, dashboardId: dashboard.id, jti: signed.jti, expiresAt };
   }

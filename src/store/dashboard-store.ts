@@ -9,6 +9,8 @@ export interface DashboardRecord {
   name: string;
   description: string;
   createdBy: string;
+  /** Origins the dashboard may be embedded in; empty means any. */
+  allowedOrigins: string[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -29,11 +31,13 @@ interface Row {
   name: string;
   description: string;
   created_by: string;
+  allowed_origins: string[];
   created_at: Date;
   updated_at: Date;
 }
 
-const COLUMNS = "id, organization_id, tenant_id, workspace_id, name, description, created_by, created_at, updated_at";
+const COLUMNS =
+  "id, organization_id, tenant_id, workspace_id, name, description, created_by, allowed_origins, created_at, updated_at";
 const UNIQUE_VIOLATION = "23505";
 
 const toRecord = (r: Row): DashboardRecord => ({
@@ -44,6 +48,7 @@ const toRecord = (r: Row): DashboardRecord => ({
   name: r.name,
   description: r.description,
   createdBy: r.created_by,
+  allowedOrigins: r.allowed_origins ?? [],
   createdAt: new Date(r.created_at),
   updatedAt: new Date(r.updated_at),
 });
@@ -58,10 +63,10 @@ export class DashboardStore {
   async insert(d: NewDashboard): Promise<DashboardRecord> {
     try {
       const { rows } = await this.sql.query<Row>(
-        `INSERT INTO dashboards (organization_id, id, tenant_id, workspace_id, name, description, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        `INSERT INTO dashboards (organization_id, id, tenant_id, workspace_id, name, description, created_by, allowed_origins)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING ${COLUMNS}`,
-        [d.organizationId, d.id, d.tenantId, d.workspaceId, d.name, d.description, d.createdBy],
+        [d.organizationId, d.id, d.tenantId, d.workspaceId, d.name, d.description, d.createdBy, d.allowedOrigins],
       );
       return toRecord(rows[0]!);
     } catch (err) {

@@ -35,6 +35,8 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 30_00
     const deadline = Date.now() + timeoutMs;
     const onExit = (code: number | null) => reject(new Error(`server exited with ${code} before listening:\n${lines.join("\n")}`));
     child.once("exit", onExit);
+    // A port the process cannot bind (a config-error test) is never polled: only its exit is awaited.
+    if (!(port > 0 && port < 65536)) return;
     const attempt = () => {
       const socket = connect(port, "127.0.0.1");
       socket.once("connect", () => {

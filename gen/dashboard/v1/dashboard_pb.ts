@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dashboard/v1/dashboard.proto.
  */
 export const file_dashboard_v1_dashboard: GenFile = /*@__PURE__*/
-  fileDesc("ChxkYXNoYm9hcmQvdjEvZGFzaGJvYXJkLnByb3RvEgxkYXNoYm9hcmQudjEihgIKCURhc2hib2FyZBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSFAoMd29ya3NwYWNlX2lkGAMgASgJEhQKDGRhc2hib2FyZF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgHIAEoCRISCgpjcmVhdGVkX2J5GAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChxkYXNoYm9hcmQvdjEvZGFzaGJvYXJkLnByb3RvEgxkYXNoYm9hcmQudjEinwIKCURhc2hib2FyZBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSFAoMd29ya3NwYWNlX2lkGAMgASgJEhQKDGRhc2hib2FyZF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgHIAEoCRISCgpjcmVhdGVkX2J5GAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2FsbG93ZWRfb3JpZ2lucxgLIAMoCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * Dashboard is the one embedded analytics dashboard a tenant has inside an
@@ -82,6 +82,14 @@ export type Dashboard = Message<"dashboard.v1.Dashboard"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 10;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Origins (such as https://app.example.com) the dashboard may be embedded
+   * in. Empty means any; otherwise CreateIframeToken must name one of them.
+   *
+   * @generated from field: repeated string allowed_origins = 11;
+   */
+  allowedOrigins: string[];
 };
 
 /**

@@ -4,15 +4,21 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { AuditEvent } from "./audit_event_pb.js";
+import { file_dashboard_v1_audit_event } from "./audit_event_pb.js";
 import type { Dashboard } from "./dashboard_pb.js";
 import { file_dashboard_v1_dashboard } from "./dashboard_pb.js";
+import type { Filter, IframeTokenClaims } from "./iframe_token_pb.js";
+import { file_dashboard_v1_iframe_token } from "./iframe_token_pb.js";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file dashboard/v1/dashboard_service.proto.
  */
 export const file_dashboard_v1_dashboard_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRkYXNoYm9hcmQvdjEvZGFzaGJvYXJkX3NlcnZpY2UucHJvdG8SDGRhc2hib2FyZC52MSJ5ChZDcmVhdGVEYXNoYm9hcmRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIUCgx3b3Jrc3BhY2VfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIYCgtkZXNjcmlwdGlvbhgEIAEoCUgAiAEBQg4KDF9kZXNjcmlwdGlvbiJFChdDcmVhdGVEYXNoYm9hcmRSZXNwb25zZRIqCglkYXNoYm9hcmQYASABKAsyFy5kYXNoYm9hcmQudjEuRGFzaGJvYXJkIigKE0dldERhc2hib2FyZFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkIKFEdldERhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiTAoVTGlzdERhc2hib2FyZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHNraXAYAyABKAUicgoWTGlzdERhc2hib2FyZHNSZXNwb25zZRIrCgpkYXNoYm9hcmRzGAEgAygLMhcuZGFzaGJvYXJkLnYxLkRhc2hib2FyZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSIrChZEZWxldGVEYXNoYm9hcmRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSIZChdEZWxldGVEYXNoYm9hcmRSZXNwb25zZSKDAQoYQ3JlYXRlSWZyYW1lVG9rZW5SZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIUCgx3b3Jrc3BhY2VfaWQYAiABKAkSFAoMZGFzaGJvYXJkX2lkGAMgASgJEhgKC3ZhbGlkX3VudGlsGAQgASgDSACIAQFCDgoMX3ZhbGlkX3VudGlsIlQKGUNyZWF0ZUlmcmFtZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFAoMZGFzaGJvYXJkX2lkGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAMy/wMKEERhc2hib2FyZFNlcnZpY2USYAoPQ3JlYXRlRGFzaGJvYXJkEiQuZGFzaGJvYXJkLnYxLkNyZWF0ZURhc2hib2FyZFJlcXVlc3QaJS5kYXNoYm9hcmQudjEuQ3JlYXRlRGFzaGJvYXJkUmVzcG9uc2UiABJaCgxHZXREYXNoYm9hcmQSIS5kYXNoYm9hcmQudjEuR2V0RGFzaGJvYXJkUmVxdWVzdBoiLmRhc2hib2FyZC52MS5HZXREYXNoYm9hcmRSZXNwb25zZSIDkAIBEmAKDkxpc3REYXNoYm9hcmRzEiMuZGFzaGJvYXJkLnYxLkxpc3REYXNoYm9hcmRzUmVxdWVzdBokLmRhc2hib2FyZC52MS5MaXN0RGFzaGJvYXJkc1Jlc3BvbnNlIgOQAgESYwoPRGVsZXRlRGFzaGJvYXJkEiQuZGFzaGJvYXJkLnYxLkRlbGV0ZURhc2hib2FyZFJlcXVlc3QaJS5kYXNoYm9hcmQudjEuRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UiA5ACAhJmChFDcmVhdGVJZnJhbWVUb2tlbhImLmRhc2hib2FyZC52MS5DcmVhdGVJZnJhbWVUb2tlblJlcXVlc3QaJy5kYXNoYm9hcmQudjEuQ3JlYXRlSWZyYW1lVG9rZW5SZXNwb25zZSIAYgZwcm90bzM", [file_dashboard_v1_dashboard]);
+  fileDesc("CiRkYXNoYm9hcmQvdjEvZGFzaGJvYXJkX3NlcnZpY2UucHJvdG8SDGRhc2hib2FyZC52MSKSAQoWQ3JlYXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSGAoLZGVzY3JpcHRpb24YBCABKAlIAIgBARIXCg9hbGxvd2VkX29yaWdpbnMYBSADKAlCDgoMX2Rlc2NyaXB0aW9uIkUKF0NyZWF0ZURhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiKAoTR2V0RGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiQgoUR2V0RGFzaGJvYXJkUmVzcG9uc2USKgoJZGFzaGJvYXJkGAEgASgLMhcuZGFzaGJvYXJkLnYxLkRhc2hib2FyZCJMChVMaXN0RGFzaGJvYXJkc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEc2tpcBgDIAEoBSJyChZMaXN0RGFzaGJvYXJkc1Jlc3BvbnNlEisKCmRhc2hib2FyZHMYASADKAsyFy5kYXNoYm9hcmQudjEuRGFzaGJvYXJkEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFIisKFkRlbGV0ZURhc2hib2FyZFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIhkKF0RlbGV0ZURhc2hib2FyZFJlc3BvbnNlIsoBChhDcmVhdGVJZnJhbWVUb2tlblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhQKDHdvcmtzcGFjZV9pZBgCIAEoCRIUCgxkYXNoYm9hcmRfaWQYAyABKAkSGAoLdmFsaWRfdW50aWwYBCABKANIAIgBARIlCgdmaWx0ZXJzGAUgAygLMhQuZGFzaGJvYXJkLnYxLkZpbHRlchITCgZvcmlnaW4YBiABKAlIAYgBAUIOCgxfdmFsaWRfdW50aWxCCQoHX29yaWdpbiJmChlDcmVhdGVJZnJhbWVUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhQKDGRhc2hib2FyZF9pZBgCIAEoCRISCgpleHBpcmVzX2F0GAMgASgDEhAKCHRva2VuX2lkGAQgASgJIikKGFZlcmlmeUlmcmFtZVRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSJMChlWZXJpZnlJZnJhbWVUb2tlblJlc3BvbnNlEi8KBmNsYWltcxgBIAEoCzIfLmRhc2hib2FyZC52MS5JZnJhbWVUb2tlbkNsYWltcyKBAQoZUmV2b2tlSWZyYW1lVG9rZW5zUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEgoIdG9rZW5faWQYAiABKAlIABIWCgxkYXNoYm9hcmRfaWQYAyABKAlIABIbChFhbGxfdGVuYW50X3Rva2VucxgEIAEoCEgAQggKBnRhcmdldCJQChpSZXZva2VJZnJhbWVUb2tlbnNSZXNwb25zZRIyCg5yZXZva2VkX2JlZm9yZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiGQoXUm90YXRlU2lnbmluZ0tleVJlcXVlc3QiggEKGFJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSFgoOcmV0aXJlZF9rZXlfaWQYAiABKAkSPgoacmV0aXJlZF9rZXlfdmVyaWZpZXNfdW50aWwYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk0KFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDAoEc2tpcBgDIAEoBSJwChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5kYXNoYm9hcmQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBTKiBwoQRGFzaGJvYXJkU2VydmljZRJgCg9DcmVhdGVEYXNoYm9hcmQSJC5kYXNoYm9hcmQudjEuQ3JlYXRlRGFzaGJvYXJkUmVxdWVzdBolLmRhc2hib2FyZC52MS5DcmVhdGVEYXNoYm9hcmRSZXNwb25zZSIAEloKDEdldERhc2hib2FyZBIhLmRhc2hib2FyZC52MS5HZXREYXNoYm9hcmRSZXF1ZXN0GiIuZGFzaGJvYXJkLnYxLkdldERhc2hib2FyZFJlc3BvbnNlIgOQAgESYAoOTGlzdERhc2hib2FyZHMSIy5kYXNoYm9hcmQudjEuTGlzdERhc2hib2FyZHNSZXF1ZXN0GiQuZGFzaGJvYXJkLnYxLkxpc3REYXNoYm9hcmRzUmVzcG9uc2UiA5ACARJjCg9EZWxldGVEYXNoYm9hcmQSJC5kYXNoYm9hcmQudjEuRGVsZXRlRGFzaGJvYXJkUmVxdWVzdBolLmRhc2hib2FyZC52MS5EZWxldGVEYXNoYm9hcmRSZXNwb25zZSIDkAICEmYKEUNyZWF0ZUlmcmFtZVRva2VuEiYuZGFzaGJvYXJkLnYxLkNyZWF0ZUlmcmFtZVRva2VuUmVxdWVzdBonLmRhc2hib2FyZC52MS5DcmVhdGVJZnJhbWVUb2tlblJlc3BvbnNlIgASaQoRVmVyaWZ5SWZyYW1lVG9rZW4SJi5kYXNoYm9hcmQudjEuVmVyaWZ5SWZyYW1lVG9rZW5SZXF1ZXN0GicuZGFzaGJvYXJkLnYxLlZlcmlmeUlmcmFtZVRva2VuUmVzcG9uc2UiA5ACARJsChJSZXZva2VJZnJhbWVUb2tlbnMSJy5kYXNoYm9hcmQudjEuUmV2b2tlSWZyYW1lVG9rZW5zUmVxdWVzdBooLmRhc2hib2FyZC52MS5SZXZva2VJZnJhbWVUb2tlbnNSZXNwb25zZSIDkAICEmMKEFJvdGF0ZVNpZ25pbmdLZXkSJS5kYXNoYm9hcmQudjEuUm90YXRlU2lnbmluZ0tleVJlcXVlc3QaJi5kYXNoYm9hcmQudjEuUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlIgASYwoPTGlzdEF1ZGl0RXZlbnRzEiQuZGFzaGJvYXJkLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaJS5kYXNoYm9hcmQudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_dashboard_v1_audit_event, file_dashboard_v1_dashboard, file_dashboard_v1_iframe_token, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message dashboard.v1.CreateDashboardRequest
@@ -37,6 +43,14 @@ export type CreateDashboardRequest = Message<"dashboard.v1.CreateDashboardReques
    * @generated from field: optional string description = 4;
    */
   description?: string | undefined;
+
+  /**
+   * Origins the dashboard may be embedded in (at most 20, each an origin such
+   * as https://app.example.com with no path). Empty means any.
+   *
+   * @generated from field: repeated string allowed_origins = 5;
+   */
+  allowedOrigins: string[];
 };
 
 /**
@@ -221,6 +235,23 @@ export type CreateIframeTokenRequest = Message<"dashboard.v1.CreateIframeTokenRe
    * @generated from field: optional int64 valid_until = 4;
    */
   validUntil?: bigint | undefined;
+
+  /**
+   * Row-level filters locked into the token (at most 20). The tenant_id
+   * filter is always added by the server and cannot be given here; an
+   * unknown operator or field is INVALID_ARGUMENT, never dropped.
+   *
+   * @generated from field: repeated dashboard.v1.Filter filters = 5;
+   */
+  filters: Filter[];
+
+  /**
+   * The origin of the page that will embed the dashboard. Required, and must
+   * be one of them, when the dashboard lists allowed_origins.
+   *
+   * @generated from field: optional string origin = 6;
+   */
+  origin?: string | undefined;
 };
 
 /**
@@ -252,6 +283,13 @@ export type CreateIframeTokenResponse = Message<"dashboard.v1.CreateIframeTokenR
    * @generated from field: int64 expires_at = 3;
    */
   expiresAt: bigint;
+
+  /**
+   * The token's id (jti), to revoke it alone with RevokeIframeTokens.
+   *
+   * @generated from field: string token_id = 4;
+   */
+  tokenId: string;
 };
 
 /**
@@ -260,6 +298,222 @@ export type CreateIframeTokenResponse = Message<"dashboard.v1.CreateIframeTokenR
  */
 export const CreateIframeTokenResponseSchema: GenMessage<CreateIframeTokenResponse> = /*@__PURE__*/
   messageDesc(file_dashboard_v1_dashboard_service, 9);
+
+/**
+ * @generated from message dashboard.v1.VerifyIframeTokenRequest
+ */
+export type VerifyIframeTokenRequest = Message<"dashboard.v1.VerifyIframeTokenRequest"> & {
+  /**
+   * The compact JWS CreateIframeToken returned.
+   *
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message dashboard.v1.VerifyIframeTokenRequest.
+ * Use `create(VerifyIframeTokenRequestSchema)` to create a new message.
+ */
+export const VerifyIframeTokenRequestSchema: GenMessage<VerifyIframeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 10);
+
+/**
+ * @generated from message dashboard.v1.VerifyIframeTokenResponse
+ */
+export type VerifyIframeTokenResponse = Message<"dashboard.v1.VerifyIframeTokenResponse"> & {
+  /**
+   * @generated from field: dashboard.v1.IframeTokenClaims claims = 1;
+   */
+  claims?: IframeTokenClaims | undefined;
+};
+
+/**
+ * Describes the message dashboard.v1.VerifyIframeTokenResponse.
+ * Use `create(VerifyIframeTokenResponseSchema)` to create a new message.
+ */
+export const VerifyIframeTokenResponseSchema: GenMessage<VerifyIframeTokenResponse> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 11);
+
+/**
+ * @generated from message dashboard.v1.RevokeIframeTokensRequest
+ */
+export type RevokeIframeTokensRequest = Message<"dashboard.v1.RevokeIframeTokensRequest"> & {
+  /**
+   * The tenant whose tokens are revoked; the caller must be granted it.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Exactly one target.
+   *
+   * @generated from oneof dashboard.v1.RevokeIframeTokensRequest.target
+   */
+  target: {
+    /**
+     * One token, by its id (the jti / CreateIframeTokenResponse.token_id).
+     *
+     * @generated from field: string token_id = 2;
+     */
+    value: string;
+    case: "tokenId";
+  } | {
+    /**
+     * Every token of this dashboard of the tenant minted up to now.
+     *
+     * @generated from field: string dashboard_id = 3;
+     */
+    value: string;
+    case: "dashboardId";
+  } | {
+    /**
+     * Every token of the tenant minted up to now; must be true when set.
+     *
+     * @generated from field: bool all_tenant_tokens = 4;
+     */
+    value: boolean;
+    case: "allTenantTokens";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message dashboard.v1.RevokeIframeTokensRequest.
+ * Use `create(RevokeIframeTokensRequestSchema)` to create a new message.
+ */
+export const RevokeIframeTokensRequestSchema: GenMessage<RevokeIframeTokensRequest> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 12);
+
+/**
+ * @generated from message dashboard.v1.RevokeIframeTokensResponse
+ */
+export type RevokeIframeTokensResponse = Message<"dashboard.v1.RevokeIframeTokensResponse"> & {
+  /**
+   * For dashboard and tenant revocations: tokens minted at or before this
+   * instant are revoked. Unset for a single token.
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_before = 1;
+   */
+  revokedBefore?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dashboard.v1.RevokeIframeTokensResponse.
+ * Use `create(RevokeIframeTokensResponseSchema)` to create a new message.
+ */
+export const RevokeIframeTokensResponseSchema: GenMessage<RevokeIframeTokensResponse> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 13);
+
+/**
+ * @generated from message dashboard.v1.RotateSigningKeyRequest
+ */
+export type RotateSigningKeyRequest = Message<"dashboard.v1.RotateSigningKeyRequest"> & {
+};
+
+/**
+ * Describes the message dashboard.v1.RotateSigningKeyRequest.
+ * Use `create(RotateSigningKeyRequestSchema)` to create a new message.
+ */
+export const RotateSigningKeyRequestSchema: GenMessage<RotateSigningKeyRequest> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 14);
+
+/**
+ * @generated from message dashboard.v1.RotateSigningKeyResponse
+ */
+export type RotateSigningKeyResponse = Message<"dashboard.v1.RotateSigningKeyResponse"> & {
+  /**
+   * The kid of the new active key.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * The kid of the key it replaced; it stays published until
+   * retired_key_verifies_until.
+   *
+   * @generated from field: string retired_key_id = 2;
+   */
+  retiredKeyId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp retired_key_verifies_until = 3;
+   */
+  retiredKeyVerifiesUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message dashboard.v1.RotateSigningKeyResponse.
+ * Use `create(RotateSigningKeyResponseSchema)` to create a new message.
+ */
+export const RotateSigningKeyResponseSchema: GenMessage<RotateSigningKeyResponse> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 15);
+
+/**
+ * @generated from message dashboard.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"dashboard.v1.ListAuditEventsRequest"> & {
+  /**
+   * At most this many results; 0 means 100, more than 1000 means 1000,
+   * negative is INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous call; opaque and bound to the caller.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+
+  /**
+   * Skips this many results (after page_token, if any) before the page.
+   *
+   * @generated from field: int32 skip = 3;
+   */
+  skip: number;
+};
+
+/**
+ * Describes the message dashboard.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 16);
+
+/**
+ * @generated from message dashboard.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"dashboard.v1.ListAuditEventsResponse"> & {
+  /**
+   * @generated from field: repeated dashboard.v1.AuditEvent events = 1;
+   */
+  events: AuditEvent[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * How many events the caller may see in all.
+   *
+   * @generated from field: int32 total_size = 3;
+   */
+  totalSize: number;
+};
+
+/**
+ * Describes the message dashboard.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 17);
 
 /**
  * DashboardService manages the dashboards an organization embeds for its
@@ -321,6 +575,56 @@ export const DashboardService: GenService<{
     methodKind: "unary";
     input: typeof CreateIframeTokenRequestSchema;
     output: typeof CreateIframeTokenResponseSchema;
+  },
+  /**
+   * Verifies an iframe token as a renderer would offline (signature, iss,
+   * aud, exp/nbf with 5 s leeway) and also checks revocation and that the
+   * dashboard still exists. Any caller of the token's organization may ask.
+   * Failures: ErrorInfo reason TOKEN_EXPIRED (FAILED_PRECONDITION; mint a new
+   * one), TOKEN_REVOKED (FAILED_PRECONDITION) or TOKEN_INVALID
+   * (INVALID_ARGUMENT; also for a token of another organization).
+   *
+   * @generated from rpc dashboard.v1.DashboardService.VerifyIframeToken
+   */
+  verifyIframeToken: {
+    methodKind: "unary";
+    input: typeof VerifyIframeTokenRequestSchema;
+    output: typeof VerifyIframeTokenResponseSchema;
+  },
+  /**
+   * Revokes one iframe token, every token of a dashboard, or every token of
+   * a tenant minted up to now. Shared by all replicas at once.
+   *
+   * @generated from rpc dashboard.v1.DashboardService.RevokeIframeTokens
+   */
+  revokeIframeTokens: {
+    methodKind: "unary";
+    input: typeof RevokeIframeTokensRequestSchema;
+    output: typeof RevokeIframeTokensResponseSchema;
+  },
+  /**
+   * Makes the next key (already published in the JWKS) the active
+   * iframe-token signer and publishes a new next key (admins only). The old
+   * key stays published and keeps verifying until every token it signed has
+   * expired; FAILED_PRECONDITION when EMBED_SIGNING_KEY configures the key.
+   *
+   * @generated from rpc dashboard.v1.DashboardService.RotateSigningKey
+   */
+  rotateSigningKey: {
+    methodKind: "unary";
+    input: typeof RotateSigningKeyRequestSchema;
+    output: typeof RotateSigningKeyResponseSchema;
+  },
+  /**
+   * Lists the audit events of the caller's organization, oldest first, with
+   * ListDashboards' paging rules. Non-admins see only their tenants' events.
+   *
+   * @generated from rpc dashboard.v1.DashboardService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dashboard_v1_dashboard_service, 0);

@@ -1,0 +1,120 @@
+import type { Scope } from "./dashboard-store.js";
+import type { Sql } from "./sql.js";
+
+export type AuditAction =
+  | "DASHBOARD_CREATED"
+  | "DASHBOARD_DELETED"
+  | "IFRAME_TOKEN_MINTED"
+  | "IFRAME_TOKENS_REVOKED"
+  | "SIGNING_KEY_ROTATED";
+
+export interface NewAuditEvent {
+  id: string;
+  organizationId: string;
+  action: AuditAction;
+  /** The subject of the caller's credentials. */
+  actor: string;
+  tenantId?: string;
+  dashboardId?: string;
+  /** For mints (and single-token revocations): the token's jti. */
+  tokenId?: string;
+  tokenExpiresAt?: Date;
+  tokenLifetimeSeconds?: number;
+  /** Action-specific facts (revocation scope, key ids, origin...), all strings. */
+  details?: Record<string, string>;
+}
+
+export interface AuditEventRecord extends Required<Omit<NewAuditEvent, "tokenExpiresAt" | "tokenLifetimeSeconds">> {
+  tokenExpiresAt: Date | undefined;
+  tokenLifetimeSeconds: number | undefined;
+  occurredAt: Date;
+}
+
+interface Row {
+  id: string;
+  organization_id: string;
+  action: AuditAction;
+  actor: string;
+  tenant_id: string;
+  dashboard_id: string;
+  token_id: string;
+  token_expires_at: Date | null;
+  token_lifetime_seconds: number | null;
+  details: Record<string, string> | string;
+  occurred_at: Date;
+}
+
+const COLUMNS =
+  "id, organization_id, action, actor, tenant_id, dashboard_id, token_id, token_expires_at, token_lifetime_seconds, details, occurred_at";
+
+const toRecord = (r: Row): AuditEventRecord => ({
+  id: r.id,
+  organizationId: r.organization_id,
+  action: r.action,
+  actor: r.actor,
+  tenantId: r.tenant_id,
+  dashboardId: r.dashboard_id,
+  tokenId: r.token_id,
+  tokenExpiresAt: r.token_expires_at === null ? undefined : new Date(r.token_expires_at),
+  tokenLifetimeSeconds: r.token_lifetime_seconds ?? undefined,
+  details: typeof r.details === "string" ? (JSON.parse(r.details) as Record<string, string>) : r.details,
+  occurredAt: new Date(r.occurred_at),
+});
+
+/** The audit trail. Like every store, each statement is keyed by the organization first. */
+export class AuditStore {
+  constructor(private readonly sql: Sql) {}
+
+  async record(e: NewAuditEvent): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO audit_events
+         (organization_id, id, action, actor, tenant_id, dashboard_id, token_id, token_expires_at, token_lifetime_seconds, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [
+        e.organizationId,
+        e.id,
+        e.action,
+        e.actor,
+        e.tenantId ?? "",
+        e.dashboardId ?? "",
+        e.tokenId ?? "",
+        e.tokenExpiresAt ?? null,
+        e.tokenLifetimeSeconds ?? null,
+        JSON.stringify(e.details ?? {}),
+      ],
+    );
+  }
+
+  /** The mint of a token of this tenant, to revoke it by jti (and know how long to remember that). */
+  async findMint(organizationId: string, tenantId: string, tokenId: string): Promise<AuditEventRecord | undefined> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM audit_events
+       WHERE organization_id = $1 AND token_id = $2 AND tenant_id = $3 AND action = 'IFRAME_TOKEN_MINTED'`,
+      [organizationId, tokenId, tenantId],
+    );
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  /** A keyset page in id (= time) order; a scope narrowed to tenants sees only their events. */
+  async list(scope: Scope, page: { afterId: string | undefined; skip: number; limit: number }): Promise<AuditEventRecord[]> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM audit_events
+       WHERE organization_id = $1
+         AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))
+         AND ($3::uuid IS NULL OR id > $3::uuid)
+       ORDER BY id
+       LIMIT $4 OFFSET $5`,
+      [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
+    );
+    return rows.map(toRecord);
+  }
+
+  async count(scope: Scope): Promise<number> {
+    const { rows } = await this.sql.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM audit_events
+       WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
+      [scope.organizationId, scope.tenantIds ?? null],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+}

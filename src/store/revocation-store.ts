@@ -1,0 +1,71 @@
+import type { Sql } from "./sql.js";
+
+/** What a verification needs to know about one token, read in one round trip. */
+export interface RevocationState {
+  /** The token's jti is on the revoked list. */
+  tokenRevoked: boolean;
+  /** The latest tenant- or dashboard-wide cutoff: tokens issued at or before it are revoked. */
+  issuedNotAfter: Date | undefined;
+  /** The dashboard the token names still exists in that tenant. */
+  dashboardExists: boolean;
+}
+
+/**
+ * Revocation in PostgreSQL, so every replica sees it at once. Two cheap
+ * structures instead of a list of every token: "not before" cutoffs per tenant
+ * or dashboard, and the jtis revoked one by one. Rows are kept only as long as
+ * a token they match could still be unexpired, then purged.
+ */
+export class RevocationStore {
+  constructor(private readonly sql: Sql) {}
+
+  /** Revokes every token of the tenant (dashboardId '') or of one of its dashboards issued up to `issuedNotAfter`. */
+  async cutOff(
+    organizationId: string,
+    tenantId: string,
+    dashboardId: string,
+    issuedNotAfter: Date,
+    keepUntil: Date,
+  ): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO embed_token_cutoffs (organization_id, tenant_id, dashboard_id, issued_not_after, keep_until)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (organization_id, tenant_id, dashboard_id) DO UPDATE
+         SET issued_not_after = GREATEST(embed_token_cutoffs.issued_not_after, EXCLUDED.issued_not_after),
+             keep_until = GREATEST(embed_token_cutoffs.keep_until, EXCLUDED.keep_until)`,
+      [organizationId, tenantId, dashboardId, issuedNotAfter, keepUntil],
+    );
+  }
+
+  async revokeToken(organizationId: string, tenantId: string, jti: string, expiresAt: Date): Promise<void> {
+    await this.sql.query(
+      `INSERT INTO revoked_embed_tokens (organization_id, jti, tenant_id, expires_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (organization_id, jti) DO NOTHING`,
+      [organizationId, jti, tenantId, expiresAt],
+    );
+  }
+
+  async state(organizationId: string, tenantId: string, dashboardId: string, jti: string): Promise<RevocationState> {
+    const { rows } = await this.sql.query<{ token_revoked: boolean; issued_not_after: Date | null; dashboard_exists: boolean }>(
+      `SELECT
+         EXISTS (SELECT 1 FROM revoked_embed_tokens WHERE organization_id = $1 AND jti = $4) AS token_revoked,
+         (SELECT max(issued_not_after) FROM embed_token_cutoffs
+           WHERE organization_id = $1 AND tenant_id = $2 AND dashboard_id IN ('', $3)) AS issued_not_after,
+         EXISTS (SELECT 1 FROM dashboards
+           WHERE organization_id = $1 AND tenant_id = $2 AND id::text = $3) AS dashboard_exists`,
+      [organizationId, tenantId, dashboardId, jti],
+    );
+    const r = rows[0]!;
+    return {
+      tokenRevoked: r.token_revoked,
+      issuedNotAfter: r.issued_not_after === null ? undefined : new Date(r.issued_not_after),
+      dashboardExists: r.dashboard_exists,
+    };
+  }
+
+  /** Drops rows no unexpired token can match any more; cheap (indexed) and run on every revocation. */
+  async purgeExpired(): Promise<void> {
+    await this.sql.query("DELETE FROM embed_token_cutoffs WHERE keep_until < now()");
+    await this.sql.query("DELETE FROM revoked_embed_tokens WHERE expires_at < now()");
+  }
+}

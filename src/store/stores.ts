@@ -1,0 +1,29 @@
+import { AuditStore } from "./audit-store.js";
+import { DashboardStore } from "./dashboard-store.js";
+import { RevocationStore } from "./revocation-store.js";
+import { SigningKeyStore } from "./signing-key-store.js";
+import type { Sql } from "./sql.js";
+
+/** Every store, bound to one connection or transaction. */
+export interface Stores {
+  dashboards: DashboardStore;
+  audit: AuditStore;
+  revocations: RevocationStore;
+  signingKeys: SigningKeyStore;
+}
+
+/** Runs fn with stores bound to one transaction, so a change and its audit row commit (or fail) together. */
+export type InTransaction = <T>(fn: (stores: Stores) => Promise<T>) => Promise<T>;
+
+export function storesOn(sql: Sql): Stores {
+  return {
+    dashboards: new DashboardStore(sql),
+    audit: new AuditStore(sql),
+    revocations: new RevocationStore(sql),
+    signingKeys: new SigningKeyStore(sql),
+  };
+}
+
+export function inTransaction(sql: Sql): InTransaction {
+  return (fn) => sql.transaction((tx) => fn(storesOn(tx)));
+}
