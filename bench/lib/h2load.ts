@@ -54,7 +54,7 @@ export async function h2load(o: H2loadOptions): Promise<LoadResult> {
     const { stdout } = await run("h2load", args, { maxBuffer: 16 * 1024 * 1024 });
     const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout)?.[1]);
     const requests = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
-    const traffic = /traffic: .*?(\d+) total, .*?(\d+) headers .*?, (\d+) data/.exec(stdout);
+    const traffic = /traffic: .*?\((\d+)\) total, .*?\((\d+)\) headers.*?, .*?\((\d+)\) data/.exec(stdout);
     if (!requests || Number.isNaN(rps)) throw new Error(`cannot read h2load output:\n${stdout}`);
     const succeeded = Number(requests[4]);
     const latenciesMs = (await readFile(logFile, "utf8"))

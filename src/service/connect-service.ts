@@ -35,6 +35,7 @@ export function dashboardServiceImpl(dashboards: Dashboards, embed: EmbedService
         name: req.name,
         description: req.description,
         allowedOrigins: req.allowedOrigins,
+        requestId: req.requestId,
       });
       return { dashboard: toDashboardMessage(created) };
     },

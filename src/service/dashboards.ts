@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import type { Caller } from "../auth/caller.js";
 import { assertMayUseTenant, listScope } from "../auth/policy.js";
@@ -21,6 +22,12 @@ import {
   type TenantInput,
 } from "../validation/requests.js";
 import { validate, violationsOf } from "../validation/rules.js";
+
+/** What makes two CreateDashboard calls "the same request": the caller and every field. */
+function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInput): string {
+  const fields = [caller.subject, input.tenantId, input.workspaceId, input.name, input.description ?? null, input.allowedOrigins ?? []];
+  return createHash("sha256").update(JSON.stringify(fields)).digest("base64url");
+}
 
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
@@ -65,7 +72,18 @@ export class Dashboards {
     validate(createEmbeddableDashboardRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const id = uuidv7();
+    const requestId = input.requestId || undefined;
     return this.deps.transaction(async (tx) => {
+      if (requestId) {
+        const fingerprint = requestFingerprint(caller, input);
+        const claim = await tx.createRequests.claim(caller.organizationId, requestId, fingerprint);
+        if (claim.kind === "replay") {
+          if (claim.fingerprint !== fingerprint || !claim.response) {
+            throw invalidArgument([{ field: "request_id", description: "was already used for a different request" }]);
+          }
+          return claim.response;
+        }
+      }
       const created = await tx.dashboards.insert({
         id,
         organizationId: caller.organizationId,
@@ -84,6 +102,7 @@ export class Dashboards {
         tenantId: created.tenantId,
         dashboardId: created.id,
       });
+      if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
       return created;
     });
   }

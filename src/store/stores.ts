@@ -1,4 +1,5 @@
 import { AuditStore } from "./audit-store.js";
+import { CreateRequestStore } from "./create-request-store.js";
 import { DashboardStore } from "./dashboard-store.js";
 import { RevocationStore } from "./revocation-store.js";
 import { SigningKeyStore } from "./signing-key-store.js";
@@ -10,6 +11,7 @@ export interface Stores {
   audit: AuditStore;
   revocations: RevocationStore;
   signingKeys: SigningKeyStore;
+  createRequests: CreateRequestStore;
 }
 
 /** Runs fn with stores bound to one transaction, so a change and its audit row commit (or fail) together. */
@@ -21,6 +23,7 @@ export function storesOn(sql: Sql): Stores {
     audit: new AuditStore(sql),
     revocations: new RevocationStore(sql),
     signingKeys: new SigningKeyStore(sql),
+    createRequests: new CreateRequestStore(sql),
   };
 }
 

@@ -97,11 +97,14 @@ const originList: Check = (v) => {
 /** createDashboardRules plus the optional embedding origins. */
 export interface CreateEmbeddableDashboardInput extends CreateDashboardInput {
   allowedOrigins?: string[] | undefined;
+  /** AIP-155 idempotency key; empty or absent means none. */
+  requestId?: string | undefined;
 }
 
 export const createEmbeddableDashboardRules: Schema<CreateEmbeddableDashboardInput> = {
   ...createDashboardRules,
   allowedOrigins: { field: "allowed_origins", check: originList },
+  requestId: { field: "request_id", check: (v) => (v === undefined || v === "" ? undefined : id(v)) },
 };
 
 /** A filter as requested; operator is undefined when the request named none or one outside the closed set. */

@@ -1,0 +1,48 @@
+import type { DashboardRecord } from "./dashboard-store.js";
+import type { Sql } from "./sql.js";
+
+export type RequestClaim =
+  | { kind: "claimed" }
+  | { kind: "replay"; fingerprint: string; response: DashboardRecord | undefined };
+
+interface StoredResponse extends Omit<DashboardRecord, "createdAt" | "updatedAt"> {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * CreateDashboard request ids (AIP-155). Claiming inserts the id; a concurrent
+ * claim of the same id waits on the unique key until the first transaction
+ * ends, then sees its row, so two retries racing never create twice.
+ */
+export class CreateRequestStore {
+  constructor(private readonly sql: Sql) {}
+
+  async claim(organizationId: string, requestId: string, fingerprint: string): Promise<RequestClaim> {
+    const inserted = await this.sql.query(
+      `INSERT INTO create_requests (organization_id, request_id, fingerprint) VALUES ($1, $2, $3)
+       ON CONFLICT (organization_id, request_id) DO NOTHING RETURNING request_id`,
+      [organizationId, requestId, fingerprint],
+    );
+    if (inserted.rows.length > 0) return { kind: "claimed" };
+    const { rows } = await this.sql.query<{ fingerprint: string; response: StoredResponse | string | null }>(
+      "SELECT fingerprint, response FROM create_requests WHERE organization_id = $1 AND request_id = $2",
+      [organizationId, requestId],
+    );
+    const row = rows[0]!;
+    const stored = typeof row.response === "string" ? (JSON.parse(row.response) as StoredResponse) : row.response;
+    return {
+      kind: "replay",
+      fingerprint: row.fingerprint,
+      response: stored ? { ...stored, createdAt: new Date(stored.createdAt), updatedAt: new Date(stored.updatedAt) } : undefined,
+    };
+  }
+
+  async complete(organizationId: string, requestId: string, response: DashboardRecord): Promise<void> {
+    await this.sql.query("UPDATE create_requests SET response = $3 WHERE organization_id = $1 AND request_id = $2", [
+      organizationId,
+      requestId,
+      JSON.stringify(response),
+    ]);
+  }
+}
