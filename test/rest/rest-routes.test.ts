@@ -1,0 +1,408 @@
+import { createClient, ConnectError } from "@connectrpc/connect";
+import { createConnectTransport } from "@connectrpc/connect-node";
+import { decodeJwt } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+import { callerToken } from "../helpers/tokens.js";
+import { openApiDocument } from "../../src/rest/openapi.js";
+import { expectMatchesOpenApi, observed } from "./openapi-validator.js";
+import { expectError, rest } from "./rest-fetch.js";
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+let server: TestServer;
+beforeAll(async () => {
+  // The smallest body limit the configuration allows, so 413 is cheap to reach.
+  server = await startTestServer({ MAX_REQUEST_BYTES: "1024" });
+});
+afterAll(() => server.stop());
+
+const call = (method: string, path: string, options?: Parameters<typeof rest>[3]) => rest(server.baseUrl, method, path, options);
+const admin = (org: string, sub = "alice") => callerToken({ org, admin: true, sub });
+
+async function createDashboard(token: string, tenant: string, extra: Record<string, unknown> = {}) {
+  const created = await call("POST", "/api/v1/dashboards", {
+    token,
+    body: { tenant_id: tenant, workspace_id: "ws-1", name: `Dashboard of ${tenant}`, ...extra },
+  });
+  expect(created.status).toBe(201);
+  return created.body.data as { id: string; tenant_id: string; workspace_id: string };
+}
+
+describe("the guide's routes, success envelopes", () => {
+  const org = "org-rest-happy";
+
+  it("POST /api/v1/dashboards creates and answers 201 with the dashboard in snake_case", async () => {
+    const token = await admin(org);
+    const res = await call("POST", "/api/v1/dashboards", {
+      token,
+      body: { tenant_id: "tenant-1", workspace_id: "ws-1", name: "Sales", description: "Revenue by region" },
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get("location")).toBe("/api/v1/dashboards/tenant-1");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.body).toEqual({
+      success: true,
+      data: {
+        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        tenant_id: "tenant-1",
+        workspace_id: "ws-1",
+        dashboard_id: res.body.data.id,
+        name: "Sales",
+        description: "Revenue by region",
+        organization_id: org,
+        created_by: "alice",
+        created_at: expect.stringMatching(RFC3339),
+        updated_at: expect.stringMatching(RFC3339),
+      },
+    });
+    expect(Math.abs(Date.parse(res.body.data.created_at) - Date.now())).toBeLessThan(60_000);
+  });
+
+  it("POST without description stores an empty one; null counts as absent", async () => {
+    const token = await admin(org);
+    const a = await createDashboard(token, "tenant-nodesc");
+    expect((a as unknown as { description: string }).description).toBe("");
+    const b = await createDashboard(token, "tenant-nulldesc", { description: null });
+    expect((b as unknown as { description: string }).description).toBe("");
+  });
+
+  it("GET /api/v1/dashboards/{tenant_id} answers the same dashboard", async () => {
+    const token = await admin(org);
+    const created = await createDashboard(token, "tenant-get");
+    const res = await call("GET", "/api/v1/dashboards/tenant-get", { token });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true, data: created });
+  });
+
+  it("GET /api/v1/dashboards pages with skip and limit and reports the total", async () => {
+    const listOrg = "org-rest-list";
+    const token = await admin(listOrg);
+    const ids: string[] = [];
+    for (const t of ["t-a", "t-b", "t-c"]) ids.push((await createDashboard(token, t)).id);
+
+    const all = await call("GET", "/api/v1/dashboards?skip=0&limit=100", { token });
+    expect(all.status).toBe(200);
+    expect(all.body.success).toBe(true);
+    expect(all.body.total).toBe(3);
+    expect(all.body.data.map((d: { id: string }) => d.id)).toEqual(ids);
+
+    const firstTwo = await call("GET", "/api/v1/dashboards?limit=2", { token });
+    expect(firstTwo.body.data.map((d: { id: string }) => d.id)).toEqual(ids.slice(0, 2));
+    expect(firstTwo.body.total).toBe(3);
+
+    const skipped = await call("GET", "/api/v1/dashboards?skip=2&limit=2", { token });
+    expect(skipped.body.data.map((d: { id: string }) => d.id)).toEqual(ids.slice(2));
+    expect(skipped.body.total).toBe(3);
+
+    // Without parameters: the guide's defaults (skip 0, limit 100).
+    const defaults = await call("GET", "/api/v1/dashboards", { token });
+    expect(defaults.body.data).toHaveLength(3);
+  });
+
+  it("a tenant-scoped caller lists only its tenants, and total counts only those", async () => {
+    const scopedOrg = "org-rest-scoped";
+    const token = await admin(scopedOrg);
+    await createDashboard(token, "mine");
+    await createDashboard(token, "theirs");
+    const scoped = await callerToken({ org: scopedOrg, tenants: ["mine"] });
+    const res = await call("GET", "/api/v1/dashboards", { token: scoped });
+    expect(res.body.total).toBe(1);
+    expect(res.body.data.map((d: { tenant_id: string }) => d.tenant_id)).toEqual(["mine"]);
+  });
+
+  it("POST /api/v1/dashboards/iframe-token mints a token with expires_at as a JSON number", async () => {
+    const token = await admin(org);
+    const d = await createDashboard(token, "tenant-embed");
+    const res = await call("POST", "/api/v1/dashboards/iframe-token", {
+      token,
+      body: { tenant_id: "tenant-embed", workspace_id: "ws-1", dashboard_id: d.id },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      success: true,
+      data: { token: expect.any(String), dashboard_id: d.id, expires_at: expect.any(Number) },
+    });
+    const claims = decodeJwt(res.body.data.token);
+    expect(claims).toMatchObject({ organization_id: org, tenant_id: "tenant-embed", workspace_id: "ws-1", dashboard_id: d.id });
+    expect(claims.exp).toBe(res.body.data.expires_at);
+    expect(res.body.data.expires_at - claims.iat!).toBe(600);
+
+    const validUntil = Math.floor(Date.now() / 1000) + 120;
+    const chosen = await call("POST", "/api/v1/dashboards/iframe-token", {
+      token,
+      body: { tenant_id: "tenant-embed", workspace_id: "ws-1", dashboard_id: d.id, valid_until: validUntil },
+    });
+    expect(chosen.body.data.expires_at).toBe(validUntil);
+    expect(decodeJwt(chosen.body.data.token).exp).toBe(validUntil);
+  });
+
+  it("DELETE /api/v1/dashboards/{tenant_id} answers the guide's message, then the dashboard is gone", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "tenant-del");
+    const res = await call("DELETE", "/api/v1/dashboards/tenant-del", { token });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true, message: "Dashboard deleted successfully" });
+    expectError(await call("GET", "/api/v1/dashboards/tenant-del", { token }), 404, "NOT_FOUND");
+    expectError(await call("DELETE", "/api/v1/dashboards/tenant-del", { token }), 404, "NOT_FOUND");
+  });
+
+  it("percent-encoded tenant ids are decoded before the domain sees them", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "tenant:enc.1");
+    const res = await call("GET", `/api/v1/dashboards/${encodeURIComponent("tenant:enc.1")}`, { token });
+    expect(res.body.data.tenant_id).toBe("tenant:enc.1");
+  });
+});
+
+describe("the guide's error envelope and statuses", () => {
+  const org = "org-rest-errors";
+
+  it("401 UNAUTHORIZED without a token, with a bad token and with an expired one, with WWW-Authenticate", async () => {
+    const expired = await callerToken({ org, admin: true, expiresIn: -600 });
+    const forged = await callerToken({ org, admin: true, secret: "another-secret-that-is-at-least-32-bytes!!" });
+    for (const token of [undefined, "not-a-jwt", expired, forged]) {
+      for (const [method, path, body] of [
+        ["POST", "/api/v1/dashboards", { tenant_id: "t", workspace_id: "w", name: "n" }],
+        ["GET", "/api/v1/dashboards", undefined],
+        ["GET", "/api/v1/dashboards/t", undefined],
+        ["DELETE", "/api/v1/dashboards/t", undefined],
+        ["POST", "/api/v1/dashboards/iframe-token", { tenant_id: "t", workspace_id: "w", dashboard_id: "d" }],
+      ] as const) {
+        const res = await call(method, path, { token, body });
+        expectError(res, 401, "UNAUTHORIZED");
+        expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      }
+    }
+  });
+
+  it("403 FORBIDDEN for a tenant outside the caller's grant, before existence is known", async () => {
+    const token = await admin(org);
+    const d = await createDashboard(token, "granted-not");
+    const scoped = await callerToken({ org, tenants: ["other-tenant"] });
+    expectError(
+      await call("POST", "/api/v1/dashboards", { token: scoped, body: { tenant_id: "granted-not", workspace_id: "w", name: "n" } }),
+      403,
+      "FORBIDDEN",
+    );
+    expectError(await call("GET", "/api/v1/dashboards/granted-not", { token: scoped }), 403, "FORBIDDEN");
+    // A tenant that has no dashboard at all answers the same: nothing about existence leaks.
+    expectError(await call("GET", "/api/v1/dashboards/never-created", { token: scoped }), 403, "FORBIDDEN");
+    expectError(await call("DELETE", "/api/v1/dashboards/granted-not", { token: scoped }), 403, "FORBIDDEN");
+    expectError(
+      await call("POST", "/api/v1/dashboards/iframe-token", {
+        token: scoped,
+        body: { tenant_id: "granted-not", workspace_id: "ws-1", dashboard_id: d.id },
+      }),
+      403,
+      "FORBIDDEN",
+    );
+    // Still there for its rightful caller.
+    expect((await call("GET", "/api/v1/dashboards/granted-not", { token })).status).toBe(200);
+  });
+
+  it("404 NOT_FOUND for a missing dashboard, and for an iframe token of the wrong workspace or id", async () => {
+    const token = await admin(org);
+    expectError(await call("GET", "/api/v1/dashboards/no-such-tenant", { token }), 404, "NOT_FOUND");
+    const d = await createDashboard(token, "tenant-404");
+    for (const body of [
+      { tenant_id: "tenant-404", workspace_id: "ws-other", dashboard_id: d.id },
+      { tenant_id: "tenant-404", workspace_id: "ws-1", dashboard_id: "00000000-0000-7000-8000-000000000000" },
+      { tenant_id: "no-such-tenant", workspace_id: "ws-1", dashboard_id: d.id },
+    ]) {
+      expectError(await call("POST", "/api/v1/dashboards/iframe-token", { token, body }), 404, "NOT_FOUND");
+    }
+  });
+
+  it("409 ALREADY_EXISTS for a tenant's second dashboard", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "tenant-dup");
+    const res = await call("POST", "/api/v1/dashboards", {
+      token,
+      body: { tenant_id: "tenant-dup", workspace_id: "ws-2", name: "Again" },
+    });
+    expectError(res, 409, "ALREADY_EXISTS");
+  });
+
+  it("422 VALIDATION_ERROR naming every bad field, in the same words as the RPC (one set of rules)", async () => {
+    const token = await admin(org);
+    const res = await call("POST", "/api/v1/dashboards", { token, body: { tenant_id: "bad id!", workspace_id: "", name: " " } });
+    const message = expectError(res, 422, "VALIDATION_ERROR");
+    expect(message).toBe(
+      "tenant_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -; workspace_id: is required; name: must not be blank",
+    );
+    const client = createClient(DashboardService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
+    const rpcErr = await client
+      .createDashboard({ tenantId: "bad id!", workspaceId: "", name: " " }, { headers: { authorization: `Bearer ${token}` } })
+      .catch((e: unknown) => ConnectError.from(e));
+    expect((rpcErr as ConnectError).rawMessage).toBe(message);
+
+    // JSON can carry types protobuf cannot; the same rules refuse them.
+    const typed = await call("POST", "/api/v1/dashboards", { token, body: { tenant_id: 42, workspace_id: "w", name: ["x"], description: 7 } });
+    expect(expectError(typed, 422, "VALIDATION_ERROR")).toBe("tenant_id: is required; name: must be a string; description: must be a string");
+  });
+
+  it("422 for malformed JSON, a body that is not an object, and an empty body", async () => {
+    const token = await admin(org);
+    for (const path of ["/api/v1/dashboards", "/api/v1/dashboards/iframe-token"]) {
+      for (const body of ['{"tenant_id": "t",', "[1,2]", '"text"', "null", ""]) {
+        const res = await call("POST", path, { token, body, headers: { "content-type": "application/json" } });
+        expectError(res, 422, "VALIDATION_ERROR");
+      }
+    }
+    const malformed = await call("POST", "/api/v1/dashboards", { token, body: "{oops" });
+    expect(malformed.body.error).toBe("the request body is not valid JSON");
+  });
+
+  it("422 for iframe-token lifetimes out of range and wrongly typed", async () => {
+    const token = await admin(org);
+    const d = await createDashboard(token, "tenant-ttl");
+    const now = Math.floor(Date.now() / 1000);
+    for (const [validUntil, words] of [
+      [now - 10, "valid_until: must be in the future"],
+      [now + 10 * 86400, "valid_until: must be at most 86400 seconds from now"],
+      ["soon", "valid_until: must be an integer"],
+      [now + 1.5, "valid_until: must be an integer"],
+    ] as const) {
+      const res = await call("POST", "/api/v1/dashboards/iframe-token", {
+        token,
+        body: { tenant_id: "tenant-ttl", workspace_id: "ws-1", dashboard_id: d.id, valid_until: validUntil },
+      });
+      expect(expectError(res, 422, "VALIDATION_ERROR")).toBe(words);
+    }
+  });
+
+  it("422 for list parameters that are not non-negative integers, named as the REST parameter", async () => {
+    const token = await admin(org);
+    expect(expectError(await call("GET", "/api/v1/dashboards?limit=abc", { token }), 422, "VALIDATION_ERROR")).toBe(
+      "limit: must be an integer",
+    );
+    expect(expectError(await call("GET", "/api/v1/dashboards?limit=-1", { token }), 422, "VALIDATION_ERROR")).toBe(
+      "limit: must be at least 0",
+    );
+    expect(expectError(await call("GET", "/api/v1/dashboards?skip=1.5", { token }), 422, "VALIDATION_ERROR")).toBe(
+      "skip: must be an integer",
+    );
+  });
+
+  it("422 for a tenant id in the path that breaks the id rule, including malformed percent-encoding", async () => {
+    const token = await admin(org);
+    for (const segment of ["bad%20id", "%E0%A4%A", "x".repeat(129)]) {
+      for (const method of ["GET", "DELETE"]) {
+        const res = await call(method, `/api/v1/dashboards/${segment}`, { token });
+        expect(expectError(res, 422, "VALIDATION_ERROR")).toMatch(/^tenant_id: /);
+      }
+    }
+  });
+
+  it("413 for a body over MAX_REQUEST_BYTES, declared or streamed, with code VALIDATION_ERROR", async () => {
+    const token = await admin(org);
+    const big = { tenant_id: "t-big", workspace_id: "w", name: "n", description: "x".repeat(2000) };
+    const res = await call("POST", "/api/v1/dashboards", { token, body: big });
+    expect(expectError(res, 413, "VALIDATION_ERROR")).toBe("the request body exceeds 1024 bytes");
+    // Nothing was created.
+    expectError(await call("GET", "/api/v1/dashboards/t-big", { token }), 404, "NOT_FOUND");
+
+    // Without Content-Length (chunked), the limit applies while reading.
+    const chunks = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(JSON.stringify(big)));
+        controller.close();
+      },
+    });
+    const streamed = await fetch(`${server.baseUrl}/api/v1/dashboards`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: chunks,
+      duplex: "half",
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(await streamed.json()).toMatchObject({ success: false, code: "VALIDATION_ERROR" });
+
+    const bigMint = { tenant_id: "t", workspace_id: "w", dashboard_id: "d", padding: "x".repeat(2000) };
+    expectError(await call("POST", "/api/v1/dashboards/iframe-token", { token, body: bigMint }), 413, "VALIDATION_ERROR");
+  });
+
+  it("404 NOT_FOUND in the envelope for unknown routes and methods under /api/", async () => {
+    const token = await admin(org);
+    for (const [method, path] of [
+      ["GET", "/api/v1/nothing-here"],
+      ["GET", "/api/v2/dashboards"],
+      ["PUT", "/api/v1/dashboards/tenant-1"],
+      ["PATCH", "/api/v1/dashboards"],
+      ["GET", "/api/v1/dashboards/a/b"],
+      ["GET", "/api/v1/dashboards/"],
+    ] as const) {
+      const res = await call(method, path, { token });
+      expect(expectError(res, 404, "NOT_FOUND")).toBe(`no route for ${method} ${path}`);
+    }
+    // Unknown routes answer without authentication: there is nothing to protect.
+    expectError(await call("GET", "/api/v1/nothing-here"), 404, "NOT_FOUND");
+  });
+});
+
+describe("isolation between organizations, from the attacker's side", () => {
+  it("another organization's admin can neither see, read, delete nor mint for a victim's dashboard", async () => {
+    const victim = await admin("org-victim", "victim");
+    const attacker = await admin("org-attacker", "mallory");
+    const d = await createDashboard(victim, "shared-name");
+
+    const listed = await call("GET", "/api/v1/dashboards", { token: attacker });
+    expect(listed.body).toEqual({ success: true, data: [], total: 0 });
+    expectError(await call("GET", "/api/v1/dashboards/shared-name", { token: attacker }), 404, "NOT_FOUND");
+    expectError(await call("DELETE", "/api/v1/dashboards/shared-name", { token: attacker }), 404, "NOT_FOUND");
+    expectError(
+      await call("POST", "/api/v1/dashboards/iframe-token", {
+        token: attacker,
+        body: { tenant_id: "shared-name", workspace_id: "ws-1", dashboard_id: d.id },
+      }),
+      404,
+      "NOT_FOUND",
+    );
+    // organization_id in the body is ignored: it always comes from the token.
+    const own = await call("POST", "/api/v1/dashboards", {
+      token: attacker,
+      body: { tenant_id: "shared-name", workspace_id: "ws-1", name: "Mine", organization_id: "org-victim" },
+    });
+    expect(own.status).toBe(201);
+    expect(own.body.data.organization_id).toBe("org-attacker");
+    expect(own.body.data.id).not.toBe(d.id);
+
+    // The victim's dashboard is untouched.
+    const still = await call("GET", "/api/v1/dashboards/shared-name", { token: victim });
+    expect(still.body.data).toEqual(d);
+    expect((await call("GET", "/api/v1/dashboards", { token: victim })).body.total).toBe(1);
+  });
+});
+
+describe("the OpenAPI document", () => {
+  it("is served without authentication at /api/v1/openapi.json as OpenAPI 3.1", async () => {
+    const res = await fetch(`${server.baseUrl}/api/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expectMatchesOpenApi("GET", "/api/v1/openapi.json", { status: res.status, headers: res.headers, body: doc });
+    expect(doc).toEqual(JSON.parse(JSON.stringify(openApiDocument)));
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths).sort()).toEqual([
+      "/api/v1/dashboards",
+      "/api/v1/dashboards/iframe-token",
+      "/api/v1/dashboards/{tenant_id}",
+      "/api/v1/openapi.json",
+    ]);
+  });
+
+  // Runs last in this file: every status the document promises was produced by a real answer above.
+  it("lists no status the routes were not seen to answer (other than 429, 500 and 503, tested elsewhere)", () => {
+    const documented: string[] = [];
+    for (const [template, operations] of Object.entries(openApiDocument.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        for (const status of Object.keys(operation.responses)) {
+          if (!["429", "500", "503"].includes(status)) documented.push(`${method.toUpperCase()} ${template} ${status}`);
+        }
+      }
+    }
+    expect(documented.length).toBeGreaterThan(20);
+    expect(documented.filter((d) => !observed.has(d))).toEqual([]);
+  });
+});
