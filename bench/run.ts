@@ -52,7 +52,7 @@ try {
     NODE_ENV: "production",
     DATABASE_URL: db.url,
     REDIS_URL,
-    RATE_LIMIT_KEY_PREFIX: `bench:${Date.now()}:`,
+    RATE_LIMIT_REDIS_KEY_PREFIX: `bench:${Date.now()}`,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: "warn",
     // The limiter still runs on every call (one Redis round trip); its budgets are just out of reach.

@@ -4,8 +4,12 @@ import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log/logger.js";
 import { createHttpHandler, type PlainRoute } from "./server/http-handler.js";
+import { createOperations } from "./ops/operations.js";
+import { withCors } from "./server/cors.js";
+import { createRestRouter } from "./rest/router.js";
 import { createCallGuard } from "./server/call-guard.js";
-import { noRateLimits, type RateLimiter } from "./ratelimit/rate-limiter.js";
+import type { RateLimiter } from "./ratelimit/rate-limiter.js";
+import { createRateLimiter } from "./ratelimit/create-rate-limiter.js";
 import { listen, type RunningServer } from "./server/server.js";
 import { Dashboards } from "./service/dashboards.js";
 import { DashboardStore } from "./store/dashboard-store.js";
@@ -14,6 +18,16 @@ import { sharedSecret } from "./store/secret-store.js";
 import { SigningKeyStore } from "./store/signing-key-store.js";
 import { embeddedSql, postgresSql, type Sql } from "./store/sql.js";
 import { createEmbedSigner } from "./tokens/embed-signer.js";
+import { KeyRing } from "./tokens/key-ring.js";
+import { createEmbedVerifier } from "./tokens/embed-verifier.js";
+import { jwksRoute } from "./tokens/jwks-route.js";
+import { inTransaction } from "./store/stores.js";
+import { AuditStore } from "./store/audit-store.js";
+import { RevocationStore } from "./store/revocation-store.js";
+import { AuditEvents } from "./service/audit-events.js";
+import { IframeTokens } from "./service/iframe-tokens.js";
+import { SigningKeys } from "./service/signing-keys.js";
+import type { EmbedServices } from "./service/embed-services.js";
 import { PageTokenCodec } from "./tokens/page-token.js";
 
 export interface App {
@@ -31,29 +45,55 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (applied.length > 0) log.info({ versions: applied }, "applied database migrations");
 
     const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log));
-    const signer = await createEmbedSigner(config.embed, new SigningKeyStore(sql));
+    // Iframe-token keys (issue 4): EMBED_SIGNING_KEY wins, else the stored keys every replica shares.
+    const signingKeys = await KeyRing.open(new SigningKeyStore(sql), { configuredKeyJwk: config.embed.signingKeyJwk });
+    const signer = createEmbedSigner(config.embed, signingKeys);
+    const transaction = inTransaction(sql);
     const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
-    const dashboards = new Dashboards({ store: new DashboardStore(sql), signer, pageTokens, embed: config.embed });
-    const limiter: RateLimiter = noRateLimits;
+    const dashboards = new Dashboards({ store: new DashboardStore(sql), signer, pageTokens, embed: config.embed, transaction });
+    const embed: EmbedServices = {
+      iframeTokens: new IframeTokens({
+        verify: createEmbedVerifier(config.embed, signingKeys),
+        revocations: new RevocationStore(sql),
+        transaction,
+        embed: config.embed,
+      }),
+      signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed }),
+      auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
+    };
+    const limiter: RateLimiter = createRateLimiter(config, log);
     const guard = createCallGuard(verifyCaller, limiter);
     const interceptors: Interceptor[] = [];
-    const plainRoutes: PlainRoute[] = [];
+    // Health, readiness, metrics and reflection first: they must answer whatever else is routed.
+    const ops = await createOperations({ sql, limiter, log });
+    const plainRoutes: PlainRoute[] = [...ops.routes];
+    // The guide's REST API: the same guard and domain operations as the RPCs.
+    // The iframe-token public keys, for renderers that verify offline.
+    plainRoutes.push(jwksRoute(signingKeys, log));
+    plainRoutes.push(createRestRouter({ dashboards, guard, log, maxRequestBytes: config.maxRequestBytes }));
 
     const handler = createHttpHandler({
       dashboards,
+      embed,
       guard,
       log,
       maxRequestBytes: config.maxRequestBytes,
       interceptors,
+      observers: ops.observers,
       plainRoutes,
     });
-    const server = await listen(handler, config.host, config.port);
-    log.info({ host: config.host, port: server.port, signingKid: signer.kid }, "dashboard-service listening (gRPC, gRPC-Web and Connect on one port)");
+    // CORS wraps every protocol, so preflights are answered before any route or authentication.
+    const server = await listen(withCors(ops.frontDoor(handler), config.cors), config.host, config.port);
+    log.info({ host: config.host, port: server.port, signingKid: (await signingKeys.signingKey()).kid }, "dashboard-service listening (gRPC, gRPC-Web and Connect on one port)");
     return {
       sql,
       server,
-      async stop(graceMs) {
-        await server.close(graceMs);
+      async stop(graceMs = config.shutdownGraceMs) {
+        // NOT_SERVING and refuse new calls first, then let the calls already inside finish.
+        ops.startDraining();
+        log.info({ graceMs }, "draining: refusing new calls, finishing in-flight ones");
+        const { drained } = await server.close(graceMs);
+        if (!drained) log.warn({ graceMs }, "grace period over: cut the connections still open");
         await limiter.close();
         await sql.close();
       },

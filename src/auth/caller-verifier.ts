@@ -3,6 +3,7 @@ import type { AuthConfig } from "../config/config.js";
 import { unauthenticated } from "../errors/service-error.js";
 import type { Caller } from "./caller.js";
 import { isValidId } from "../validation/rules.js";
+import { VerifiedTokenCache } from "./verified-token-cache.js";
 
 export type CallerVerifier = (bearerToken: string) => Promise<Caller>;
 
@@ -43,7 +44,11 @@ export async function createCallerVerifier(auth: AuthConfig, developmentSecret?:
     clockTolerance: auth.clockToleranceSeconds,
   };
 
+  const cache = new VerifiedTokenCache();
   return async (token) => {
+    const now = Date.now();
+    const cached = cache.get(token, now);
+    if (cached) return cached;
     let payload: JWTPayload;
     try {
       // The overloads differ only in the key's type; both branches verify identically.
@@ -54,7 +59,10 @@ export async function createCallerVerifier(auth: AuthConfig, developmentSecret?:
     } catch (err) {
       throw unauthenticated(describeJoseError(err));
     }
-    return callerFromClaims(payload);
+    const caller = callerFromClaims(payload);
+    // exp is required by jwtVerify above.
+    cache.set(token, caller, payload.exp! * 1000, now);
+    return caller;
   };
 }
 

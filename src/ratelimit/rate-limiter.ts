@@ -7,15 +7,23 @@ export interface RateLimitOutcome {
   remaining: number;
   /** Milliseconds until the budget is full again. */
   resetMs: number;
+  /** The length of the policy's window, for the ratelimit-policy header. */
+  windowSeconds: number;
 }
 
 /**
  * Rate limits, protocol-neutral so Connect and REST share them. Refusals are
- * ServiceError("RATE_LIMITED") with retryAfterMs and metadata.policy.
+ * ServiceError("RATE_LIMITED") with retryAfterMs, metadata.policy and the
+ * response headers (retry-after, ratelimit-*) in details.headers.
  */
 export interface RateLimiter {
   /** Counts an authenticated call of `method` (the RPC name, e.g. "CreateIframeToken") against its budgets. */
   consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined>;
+  /**
+   * Refuses an address already over its failed-authentication budget. Answered
+   * from memory (no Redis round trip), so it can run before any token is verified.
+   */
+  checkClientAddress(clientAddress: string): Promise<void>;
   /** Counts a failed authentication from this client address; refuses once the address is over budget. */
   consumeFailedAuth(clientAddress: string): Promise<void>;
   /** Where limits are kept now, for readiness and logs: shared in Redis, or per process (by choice or as a fallback). */
@@ -25,6 +33,7 @@ export interface RateLimiter {
 
 export const noRateLimits: RateLimiter = {
   consumeCall: async () => undefined,
+  checkClientAddress: async () => {},
   consumeFailedAuth: async () => {},
   health: () => ({ backend: "in-process", redisHealthy: undefined }),
   close: async () => {},

@@ -1,6 +1,6 @@
 import type { Caller } from "../auth/caller.js";
 import { bearerToken, type CallerVerifier } from "../auth/caller-verifier.js";
-import { unauthenticated } from "../errors/service-error.js";
+import { ServiceError, unauthenticated } from "../errors/service-error.js";
 import type { RateLimitOutcome, RateLimiter } from "../ratelimit/rate-limiter.js";
 
 export interface CallAttempt {
@@ -12,6 +12,7 @@ export interface CallAttempt {
 
 export interface GuardedCall {
   caller: Caller;
+  /** The budget the call was counted against, for rate-limit response headers (see rateLimitHeaders). */
   rateLimit: RateLimitOutcome | undefined;
 }
 
@@ -19,18 +20,23 @@ export type CallGuard = (attempt: CallAttempt) => Promise<GuardedCall>;
 
 /**
  * What every call passes before it reaches a domain operation, whatever its
- * protocol: authentication, then rate limits. Connect and REST both call this,
- * so neither can skip a step.
+ * protocol: an address already refused for failed authentications is turned
+ * away before any token is verified, then authentication, then rate limits.
+ * Connect and REST both call this, so neither can skip a step.
  */
 export function createCallGuard(verify: CallerVerifier, limiter: RateLimiter): CallGuard {
   return async (attempt) => {
+    await limiter.checkClientAddress(attempt.clientAddress);
     let caller: Caller;
     try {
       const token = bearerToken(attempt.authorization);
       if (!token) throw unauthenticated("an Authorization: Bearer token is required");
       caller = await verify(token);
     } catch (err) {
-      await limiter.consumeFailedAuth(attempt.clientAddress);
+      // Only the client's own failures count against its address, not faults on our side.
+      if (err instanceof ServiceError && err.reason === "UNAUTHORIZED") {
+        await limiter.consumeFailedAuth(attempt.clientAddress);
+      }
       throw err;
     }
     return { caller, rateLimit: await limiter.consumeCall(attempt.method, caller) };

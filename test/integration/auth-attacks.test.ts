@@ -48,6 +48,19 @@ describe("bearer tokens an attacker might send", () => {
     expect(await failureOf(client.listDashboards({}, bearer(eternal)))).toMatchObject(unauthenticated);
   });
 
+  it("refuses a token once it expires, even after it was accepted (and cached)", async () => {
+    const strict = await startTestServer({ AUTH_CLOCK_TOLERANCE_SECONDS: "0" });
+    try {
+      const strictClient = dashboardClient(createConnectTransport({ baseUrl: strict.baseUrl, httpVersion: "1.1" }));
+      const shortLived = bearer(await callerToken({ org: "victim", admin: true, expiresIn: 2 }));
+      expect((await strictClient.listDashboards({}, shortLived)).totalSize).toBe(0);
+      await new Promise((r) => setTimeout(r, 2_100));
+      expect(await failureOf(strictClient.listDashboards({}, shortLived))).toMatchObject(unauthenticated);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it("refuses an unsigned token (alg: none)", async () => {
     const unsigned = `${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "x", organization_id: "victim", roles: ["admin"], exp: now() + 600 })}.`;
     expect(await failureOf(client.listDashboards({}, bearer(unsigned)))).toMatchObject(unauthenticated);

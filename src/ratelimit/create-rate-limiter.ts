@@ -1,0 +1,106 @@
+import { RateLimiterMemory } from "rate-limiter-flexible";
+import type { Logger } from "pino";
+import type { Caller } from "../auth/caller.js";
+import type { Config } from "../config/config.js";
+import { memoryBudget, redisBudget, type Budget, type Spend } from "./budget.js";
+import { rateLimited, tighterOf } from "./headers.js";
+import { callerKeyOf, callerPolicyOf, organizationKeyOf, policiesFrom, type Policy } from "./policies.js";
+import type { RateLimitOutcome, RateLimiter } from "./rate-limiter.js";
+import { RedisLink } from "./redis-link.js";
+
+/**
+ * The service's rate limiter: shared by all replicas through Redis when
+ * REDIS_URL is set (falling back to per-process limits while Redis is down or
+ * slow), per process otherwise.
+ */
+export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, log: Logger): RateLimiter {
+  const policies = policiesFrom(config.rateLimit);
+  const prefix = config.rateLimit.redisKeyPrefix;
+  let link: RedisLink | undefined;
+  let budgetOf: (policy: Policy) => Budget;
+  if (config.redis) {
+    const redisLink = new RedisLink({ ...config.redis, probeKey: `${prefix}:health-probe` }, log);
+    link = redisLink;
+    budgetOf = (policy) => redisBudget(policy, prefix, redisLink);
+    log.info(
+      { redis: redactUrl(config.redis.url), commandTimeoutMs: config.redis.commandTimeoutMs },
+      "rate limits are shared through Redis; while it is unreachable they hold per process",
+    );
+  } else {
+    budgetOf = (policy) => memoryBudget(policy, prefix);
+    log.warn("REDIS_URL is not set: rate limits are kept per process, so each replica has its own budget");
+  }
+
+  const callerBudgets = new Map([policies.iframeToken, policies.default].map((p) => [p.name, budgetOf(p)]));
+  const failedAuth = budgetOf(policies.failedAuth);
+  const organization = policies.organization && budgetOf(policies.organization);
+  // Addresses that used up their failed-auth budget, kept here so they are refused before token verification.
+  const blockedAddresses = new RateLimiterMemory({ points: 1, duration: policies.failedAuth.windowSeconds });
+
+  /** Limits must not take the service down: a limiter fault lets the call through, loudly. */
+  const spend = async (budget: Budget, key: string): Promise<Spend | undefined> => {
+    try {
+      return await budget.spend(key);
+    } catch (err) {
+      log.error({ err, policy: budget.policy.name }, "rate limiter failed; letting the call through");
+      return undefined;
+    }
+  };
+
+  return {
+    async consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
+      const budget = callerBudgets.get(callerPolicyOf(policies, method).name)!;
+      const own = await spend(budget, callerKeyOf(caller));
+      if (own && !own.allowed) throw rateLimited(own.outcome);
+      // Only calls the caller's own budget allows count against the organization, so one noisy
+      // caller that is already refused cannot use up the ceiling of everyone else in it.
+      if (!organization) return own?.outcome;
+      const org = await spend(organization, organizationKeyOf(caller));
+      if (org && !org.allowed) throw rateLimited(org.outcome);
+      if (own && org) return tighterOf(own.outcome, org.outcome);
+      return own?.outcome ?? org?.outcome;
+    },
+
+    async checkClientAddress(clientAddress: string): Promise<void> {
+      const blocked = await blockedAddresses.get(clientAddress);
+      if (blocked && blocked.consumedPoints > 1 && blocked.msBeforeNext > 0) {
+        throw rateLimited({
+          policy: policies.failedAuth.name,
+          limit: policies.failedAuth.points,
+          remaining: 0,
+          resetMs: blocked.msBeforeNext,
+          windowSeconds: policies.failedAuth.windowSeconds,
+        });
+      }
+    },
+
+    async consumeFailedAuth(clientAddress: string): Promise<void> {
+      const spent = await spend(failedAuth, clientAddress);
+      if (!spent) return;
+      if (spent.outcome.remaining === 0 && spent.outcome.resetMs > 0) {
+        await blockedAddresses.block(clientAddress, Math.ceil(spent.outcome.resetMs / 1000));
+      }
+      if (!spent.allowed) throw rateLimited(spent.outcome);
+    },
+
+    health() {
+      if (!link) return { backend: "in-process", redisHealthy: undefined };
+      const healthy = link.isHealthy();
+      return { backend: healthy ? "redis" : "in-process", redisHealthy: healthy };
+    },
+
+    async close() {
+      await link?.close();
+    },
+  };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable)";
+  }
+}

@@ -1,0 +1,113 @@
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+
+export interface RedisLinkOptions {
+  url: string;
+  /** A command slower than this fails, and the call falls back to the in-process limiter. */
+  commandTimeoutMs: number;
+  /** A key the health probe may write (a write, because a Redis can answer PING yet refuse writes). */
+  probeKey: string;
+}
+
+/** Reconnect delays: quick at first, then every 2 s at most, forever (Redis coming back must not need a restart). */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 6), 2000);
+}
+
+const PROBE_INTERVAL_MS = 1000;
+
+/**
+ * The Redis connection of the rate limiter and its health. Commands never
+ * wait for a connection (no offline queue) and never wait longer than the
+ * command timeout, so Redis being down or slow costs a call at most that.
+ * Health flips are logged once each way, never per request.
+ */
+export class RedisLink {
+  readonly client: Redis;
+  /** undefined until the first connection attempt settles. */
+  private healthy: boolean | undefined;
+  private probe: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** The latest connection error, reported with the down transition. */
+  private lastError: Error | undefined;
+
+  constructor(
+    private readonly options: RedisLinkOptions,
+    private readonly log: Logger,
+  ) {
+    this.client = new Redis(options.url, {
+      enableOfflineQueue: false,
+      commandTimeout: options.commandTimeoutMs,
+      // In-flight commands fail as soon as the connection drops instead of being retried later.
+      maxRetriesPerRequest: 0,
+      connectTimeout: Math.max(1000, options.commandTimeoutMs * 10),
+      retryStrategy: reconnectDelayMs,
+      lazyConnect: false,
+    });
+    this.client.on("ready", () => this.markUp());
+    this.client.on("close", () => this.markDown("the connection to Redis is closed"));
+    // Every reconnect attempt emits an error; the transition above is what gets logged at warn.
+    this.client.on("error", (err: Error) => {
+      this.lastError = err;
+      this.log.debug({ err }, "Redis connection error");
+    });
+  }
+
+  isHealthy(): boolean {
+    return this.healthy === true;
+  }
+
+  /**
+   * Called when a limiter had to fall back to memory: Redis was not ready, or a
+   * command failed or timed out. A connection that stays open but stops
+   * answering never emits an event, so a probe watches for it to answer again.
+   */
+  fellBack(): void {
+    this.markDown("Redis did not answer in time");
+    if (this.client.status === "ready") this.startProbe();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.stopProbe();
+    this.client.disconnect();
+  }
+
+  private markUp(): void {
+    this.stopProbe();
+    if (this.healthy === true || this.closed) return;
+    this.lastError = undefined;
+    const recovered = this.healthy === false;
+    this.healthy = true;
+    this.log.info(
+      recovered
+        ? "Redis answers again: rate limits are shared by all replicas again"
+        : "connected to Redis: rate limits are shared by all replicas",
+    );
+  }
+
+  private markDown(why: string): void {
+    if (this.healthy === false || this.closed) return;
+    this.healthy = false;
+    this.log.warn(
+      { reason: why, err: this.lastError },
+      "Redis is unavailable: rate limits are enforced per process (approximately) until it answers again",
+    );
+  }
+
+  private startProbe(): void {
+    if (this.probe) return;
+    this.probe = setInterval(() => {
+      this.client.set(this.options.probeKey, "1", "PX", 10_000).then(
+        () => this.markUp(),
+        () => {},
+      );
+    }, PROBE_INTERVAL_MS);
+    this.probe.unref();
+  }
+
+  private stopProbe(): void {
+    if (this.probe) clearInterval(this.probe);
+    this.probe = undefined;
+  }
+}
