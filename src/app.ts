@@ -16,7 +16,9 @@ import { DashboardStore } from "./store/dashboard-store.js";
 import { migrate } from "./store/migrate.js";
 import { sharedSecret } from "./store/secret-store.js";
 import { SigningKeyStore } from "./store/signing-key-store.js";
-import { embeddedSql, postgresSql, type Sql } from "./store/sql.js";
+import { embeddedSql, postgresSql, type Notifications, type Sql } from "./store/sql.js";
+import { DashboardCache } from "./store/dashboard-cache.js";
+import { followDashboardChanges } from "./store/dashboard-changes.js";
 import { createEmbedSigner } from "./tokens/embed-signer.js";
 import { KeyRing } from "./tokens/key-ring.js";
 import { createEmbedVerifier } from "./tokens/embed-verifier.js";
@@ -50,7 +52,16 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     const signer = createEmbedSigner(config.embed, signingKeys);
     const transaction = inTransaction(sql);
     const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
-    const dashboards = new Dashboards({ store: new DashboardStore(sql), signer, pageTokens, embed: config.embed, transaction });
+    // Page views read the same dashboards over and over; every replica forgets a dashboard the moment any replica changes it.
+    const dashboardCache = new DashboardCache();
+    const stopFollowingChanges = await followDashboardChanges(sql, dashboardCache, log);
+    const dashboards = new Dashboards({
+      store: new DashboardStore(sql, dashboardCache),
+      signer,
+      pageTokens,
+      embed: config.embed,
+      transaction,
+    });
     const embed: EmbedServices = {
       iframeTokens: new IframeTokens({
         verify: createEmbedVerifier(config.embed, signingKeys),
@@ -62,10 +73,11 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
     };
     const limiter: RateLimiter = createRateLimiter(config, log);
-    const guard = createCallGuard(verifyCaller, limiter);
+    // Health, readiness, metrics, reflection, call logs: built first so the guard can note each call's caller.
+    const ops = await createOperations({ sql, limiter, log });
+    const guard = ops.recordingGuard(createCallGuard(verifyCaller, limiter));
     const interceptors: Interceptor[] = [];
     // Health, readiness, metrics and reflection first: they must answer whatever else is routed.
-    const ops = await createOperations({ sql, limiter, log });
     const plainRoutes: PlainRoute[] = [...ops.routes];
     // The guide's REST API: the same guard and domain operations as the RPCs.
     // The iframe-token public keys, for renderers that verify offline.
@@ -95,6 +107,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
         const { drained } = await server.close(graceMs);
         if (!drained) log.warn({ graceMs }, "grace period over: cut the connections still open");
         await limiter.close();
+        await stopFollowingChanges();
         await sql.close();
       },
     };
@@ -104,7 +117,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
   }
 }
 
-async function openDatabase(config: Config, log: Logger): Promise<Sql> {
+async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifications> {
   if (config.database.kind === "postgres") {
     const sql = postgresSql(config.database.url, config.database.poolMax);
     log.info({ database: redactUrl(config.database.url) }, "using PostgreSQL");

@@ -73,7 +73,7 @@ export class Dashboards {
     assertMayUseTenant(caller, input.tenantId);
     const id = uuidv7();
     const requestId = input.requestId || undefined;
-    return this.deps.transaction(async (tx) => {
+    const created = await this.deps.transaction(async (tx) => {
       if (requestId) {
         const fingerprint = requestFingerprint(caller, input);
         const claim = await tx.createRequests.claim(caller.organizationId, requestId, fingerprint);
@@ -105,6 +105,8 @@ export class Dashboards {
       if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
       return created;
     });
+    this.deps.store.forget(caller.organizationId, input.tenantId);
+    return created;
   }
 
   async get(caller: Caller, input: TenantInput): Promise<DashboardRecord> {
@@ -136,7 +138,7 @@ export class Dashboards {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const now = this.now();
-    return this.deps.transaction(async (tx) => {
+    const deleted = await this.deps.transaction(async (tx) => {
       const deleted = await tx.dashboards.deleteByTenant(caller.organizationId, input.tenantId);
       if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
       // Verification also requires the dashboard to exist; the cutoff states the revocation explicitly.
@@ -157,6 +159,8 @@ export class Dashboards {
       });
       return deleted;
     });
+    this.deps.store.forget(caller.organizationId, input.tenantId);
+    return deleted;
   }
 
   async mintIframeToken(caller: Caller, input: MintIframeTokenInput): Promise<IframeToken> {

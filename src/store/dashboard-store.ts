@@ -1,4 +1,5 @@
 import { alreadyExists } from "../errors/service-error.js";
+import { changeNotice, DASHBOARD_CHANGES_CHANNEL, type DashboardCache } from "./dashboard-cache.js";
 import type { Sql } from "./sql.js";
 
 export interface DashboardRecord {
@@ -58,7 +59,21 @@ const toRecord = (r: Row): DashboardRecord => ({
  * organization cannot be read, changed or counted through this store.
  */
 export class DashboardStore {
-  constructor(private readonly sql: Sql) {}
+  /** cache: for reads outside transactions; writes always announce themselves to every replica's cache. */
+  constructor(
+    private readonly sql: Sql,
+    private readonly cache?: DashboardCache,
+  ) {}
+
+  /** Called once a transaction that changed this tenant's dashboard has committed. */
+  forget(organizationId: string, tenantId: string): void {
+    this.cache?.forget(organizationId, tenantId);
+  }
+
+  private async announceChange(organizationId: string, tenantId: string): Promise<void> {
+    // Delivered to every listening replica when (and only if) the transaction commits.
+    await this.sql.query("SELECT pg_notify($1, $2)", [DASHBOARD_CHANGES_CHANNEL, changeNotice(organizationId, tenantId)]);
+  }
 
   async insert(d: NewDashboard): Promise<DashboardRecord> {
     try {
@@ -68,6 +83,7 @@ export class DashboardStore {
          RETURNING ${COLUMNS}`,
         [d.organizationId, d.id, d.tenantId, d.workspaceId, d.name, d.description, d.createdBy, d.allowedOrigins],
       );
+      await this.announceChange(d.organizationId, d.tenantId);
       return toRecord(rows[0]!);
     } catch (err) {
       if ((err as { code?: string }).code === UNIQUE_VIOLATION) {
@@ -78,11 +94,14 @@ export class DashboardStore {
   }
 
   async findByTenant(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {
-    const { rows } = await this.sql.query<Row>(
-      `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2`,
-      [organizationId, tenantId],
-    );
-    return rows[0] && toRecord(rows[0]);
+    const load = async () => {
+      const { rows } = await this.sql.query<Row>(
+        `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2`,
+        [organizationId, tenantId],
+      );
+      return rows[0] && toRecord(rows[0]);
+    };
+    return this.cache ? this.cache.read(organizationId, tenantId, load) : load();
   }
 
   async deleteByTenant(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {
@@ -90,6 +109,7 @@ export class DashboardStore {
       `DELETE FROM dashboards WHERE organization_id = $1 AND tenant_id = $2 RETURNING ${COLUMNS}`,
       [organizationId, tenantId],
     );
+    if (rows[0]) await this.announceChange(organizationId, tenantId);
     return rows[0] && toRecord(rows[0]);
   }
 

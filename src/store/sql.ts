@@ -14,7 +14,14 @@ export interface Sql {
   close(): Promise<void>;
 }
 
-export function postgresSql(url: string, poolMax: number): Sql & { pool: pg.Pool } {
+/** Receives NOTIFY payloads on a channel; says when it is (and is not) receiving them. */
+export interface Notifications {
+  listen(channel: string, onPayload: (payload: string) => void, onListening: (listening: boolean) => void): Promise<Unlisten>;
+}
+
+export type Unlisten = () => Promise<void>;
+
+export function postgresSql(url: string, poolMax: number): Sql & Notifications & { pool: pg.Pool } {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
@@ -66,11 +73,64 @@ export function postgresSql(url: string, poolMax: number): Sql & { pool: pg.Pool
       }
     },
     close: () => pool.end(),
+    listen: (channel, onPayload, onListening) => listenOnDedicatedClient(url, channel, onPayload, onListening),
+  };
+}
+
+/**
+ * LISTEN needs a connection of its own that stays open. When it drops (a
+ * database restart), notices may be missed, so the listener reports it at once
+ * and reconnects with backoff, reporting again when it listens.
+ */
+async function listenOnDedicatedClient(
+  url: string,
+  channel: string,
+  onPayload: (payload: string) => void,
+  onListening: (listening: boolean) => void,
+): Promise<Unlisten> {
+  let closed = false;
+  let client: pg.Client | undefined;
+  let retryMs = 100;
+  let timer: NodeJS.Timeout | undefined;
+  const connect = async () => {
+    if (closed) return;
+    const c = new pg.Client({ connectionString: url, application_name: "dashboard-service-listener" });
+    const lost = () => {
+      if (client !== c) return;
+      client = undefined;
+      onListening(false);
+      c.end().catch(() => {});
+      if (!closed) timer = setTimeout(() => void connect(), retryMs);
+      retryMs = Math.min(retryMs * 2, 5_000);
+    };
+    c.on("error", lost);
+    c.on("end", lost);
+    c.on("notification", (n) => {
+      if (n.channel === channel && n.payload !== undefined) onPayload(n.payload);
+    });
+    client = c;
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      retryMs = 100;
+      if (client === c && !closed) onListening(true);
+    } catch {
+      lost();
+    }
+  };
+  await connect();
+  return async () => {
+    closed = true;
+    clearTimeout(timer);
+    const c = client;
+    client = undefined;
+    onListening(false);
+    await c?.end().catch(() => {});
   };
 }
 
 /** The embedded default: PostgreSQL compiled to WebAssembly, persisted in dataDir. */
-export async function embeddedSql(dataDir: string): Promise<Sql> {
+export async function embeddedSql(dataDir: string): Promise<Sql & Notifications> {
   const { PGlite } = await import("@electric-sql/pglite");
   const db = await PGlite.create(dataDir);
   type Queryable = Pick<typeof db, "query" | "exec">;
@@ -89,5 +149,14 @@ export async function embeddedSql(dataDir: string): Promise<Sql> {
     ...wrap(db),
     transaction: (fn) => db.transaction((tx) => fn(within(tx))),
     close: () => db.close(),
+    // One in-process database: its notices cannot be missed.
+    async listen(channel, onPayload, onListening) {
+      const unlisten = await db.listen(channel, onPayload);
+      onListening(true);
+      return async () => {
+        onListening(false);
+        await unlisten();
+      };
+    },
   };
 }
