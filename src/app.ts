@@ -24,7 +24,8 @@ import { KeyRing } from "./tokens/key-ring.js";
 import { createEmbedVerifier } from "./tokens/embed-verifier.js";
 import { jwksRoute } from "./tokens/jwks-route.js";
 import { inTransaction } from "./store/stores.js";
-import { AuditStore } from "./store/audit-store.js";
+import { AuditStore, type NewAuditEvent } from "./store/audit-store.js";
+import { GroupCommit } from "./store/group-commit.js";
 import { RevocationStore } from "./store/revocation-store.js";
 import { AuditEvents } from "./service/audit-events.js";
 import { IframeTokens } from "./service/iframe-tokens.js";
@@ -61,6 +62,7 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       pageTokens,
       embed: config.embed,
       transaction,
+      mintAudit: new GroupCommit<NewAuditEvent>((events) => new AuditStore(sql).recordMany(events)),
     });
     const embed: EmbedServices = {
       iframeTokens: new IframeTokens({

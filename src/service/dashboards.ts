@@ -6,6 +6,8 @@ import type { EmbedConfig } from "../config/config.js";
 import { invalidArgument, notFound } from "../errors/service-error.js";
 import type { DashboardRecord, DashboardStore } from "../store/dashboard-store.js";
 import type { InTransaction } from "../store/stores.js";
+import type { GroupCommit } from "../store/group-commit.js";
+import type { NewAuditEvent } from "../store/audit-store.js";
 import type { EmbedSigner } from "../tokens/embed-signer.js";
 import { lastPossibleExpiry } from "../tokens/embed-verifier.js";
 import { tenantFilter, type LockedFilter } from "../tokens/filters.js";
@@ -53,6 +55,8 @@ export interface DashboardsDeps {
   embed: Pick<EmbedConfig, "defaultTtlSeconds" | "maxTtlSeconds" | "filterFields">;
   /** Stores bound to one transaction: every change commits together with its audit row. */
   transaction: InTransaction;
+  /** Where mints are audited: a mint has no other write to share a transaction with. */
+  mintAudit: GroupCommit<NewAuditEvent>;
   /** Milliseconds since the epoch; injectable for tests of expiry rules. */
   now?: () => number;
 }
@@ -214,9 +218,8 @@ export class Dashboards {
       issuedAt,
       expiresAt,
     );
-    // A token that cannot be audited is not handed out.
-    await this.deps.transaction((tx) =>
-      tx.audit.record({
+    // A token that cannot be audited is not handed out; concurrent mints share one commit.
+    await this.deps.mintAudit.add({
         id: uuidv7(),
         organizationId: caller.organizationId,
         action: "IFRAME_TOKEN_MINTED",
@@ -227,8 +230,7 @@ export class Dashboards {
         tokenExpiresAt: new Date(expiresAt * 1000),
         tokenLifetimeSeconds: expiresAt - issuedAt,
         details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
-      }),
-    );
+    });
     return { token: signed.token, dashboardId: dashboard.id, jti: signed.jti, expiresAt };
   }
 }

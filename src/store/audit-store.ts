@@ -65,6 +65,30 @@ const toRecord = (r: Row): AuditEventRecord => ({
 export class AuditStore {
   constructor(private readonly sql: Sql) {}
 
+  /** Several events in one statement (one commit), for group-committed mints. */
+  async recordMany(events: NewAuditEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    const column = <T>(pick: (e: NewAuditEvent) => T) => events.map(pick);
+    await this.sql.query(
+      `INSERT INTO audit_events
+         (organization_id, id, action, actor, tenant_id, dashboard_id, token_id, token_expires_at, token_lifetime_seconds, details)
+       SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::timestamptz[], $9::integer[], $10::jsonb[])`,
+      [
+        column((e) => e.organizationId),
+        column((e) => e.id),
+        column((e) => e.action),
+        column((e) => e.actor),
+        column((e) => e.tenantId ?? ""),
+        column((e) => e.dashboardId ?? ""),
+        column((e) => e.tokenId ?? ""),
+        column((e) => e.tokenExpiresAt ?? null),
+        column((e) => e.tokenLifetimeSeconds ?? null),
+        column((e) => JSON.stringify(e.details ?? {})),
+      ],
+    );
+  }
+
   async record(e: NewAuditEvent): Promise<void> {
     await this.sql.query(
       `INSERT INTO audit_events
