@@ -10,7 +10,8 @@ import type { Dashboards } from "../service/dashboards.js";
 import type { EmbedServices } from "../service/embed-services.js";
 import { errorInterceptor } from "./error-interceptor.js";
 import { rpcAdapter } from "./rpc-adapter.js";
-import { createGrpcUnaryPath } from "./grpc-unary-path.js";
+import { createGrpcUnaryPath } from "./lean/grpc-unary.js";
+import { createConnectUnaryPath } from "./lean/connect-unary.js";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -50,13 +51,15 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
   ];
   const contextValues = (req: { socket: { remoteAddress?: string | undefined } }) =>
     createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown");
-  // Unary gRPC takes the lean path; every other protocol, and anything it declines, the general adapter.
-  const grpcUnary = createGrpcUnaryPath({
+  // Unary gRPC and Connect POSTs take the lean paths; everything else, and anything they decline, the general adapter.
+  const lean = {
     services: [{ service: DashboardService, impl: dashboardImpl as unknown as Partial<ServiceImpl<DescService>> }],
     interceptors,
     readMaxBytes: deps.maxRequestBytes,
     contextValues,
-  });
+  };
+  const grpcUnary = createGrpcUnaryPath(lean);
+  const connectUnary = createConnectUnaryPath(lean);
   const rpc = rpcAdapter({
     routes: (router) => router.service(DashboardService, dashboardImpl),
     interceptors,
@@ -71,6 +74,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
   return (req, res) => {
     for (const route of plainRoutes) if (route(req, res)) return;
     if (req.httpVersionMajor === 2 && grpcUnary(req as Http2ServerRequest, res as Http2ServerResponse)) return;
+    if (connectUnary(req, res)) return;
     rpc(req, res);
   };
 }

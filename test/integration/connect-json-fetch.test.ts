@@ -1,3 +1,5 @@
+import http from "node:http";
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { callerToken } from "../helpers/tokens.js";
@@ -84,6 +86,32 @@ describe("Connect JSON with fetch", () => {
     expect(huge.status).toBeGreaterThanOrEqual(400);
     expect(huge.status).toBeLessThan(500);
     expect((await rpc("ListDashboards", {}, token)).body.totalSize ?? 0).toBe(0);
+  });
+
+  it("compresses a large answer for a client that accepts gzip, and only then", async () => {
+    const token = await callerToken({ org: "fetch-org-gzip", admin: true });
+    for (let i = 0; i < 30; i++) await rpc("CreateDashboard", { tenantId: `t${i}`, workspaceId: "w", name: `Dashboard ${i}` }, token);
+    const ask = (acceptEncoding: string) =>
+      new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
+        const req = http.request(
+          `${server.baseUrl}/dashboard.v1.DashboardService/ListDashboards`,
+          { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "accept-encoding": acceptEncoding } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => resolve({ encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
+          },
+        );
+        req.on("error", reject);
+        req.end("{}");
+      });
+    const zipped = await ask("gzip, deflate, br");
+    expect(zipped.encoding).toBe("gzip");
+    const page = JSON.parse(gunzipSync(zipped.body).toString()) as { dashboards: unknown[]; totalSize: number };
+    expect(page.dashboards).toHaveLength(30);
+    const plain = await ask("identity");
+    expect(plain.encoding).toBeUndefined();
+    expect(JSON.parse(plain.body.toString())).toEqual(page);
   });
 
   it("answers an unknown route with 404", async () => {

@@ -6,7 +6,7 @@ import { loadConfig } from "../../src/config/config.js";
 import { ServiceError } from "../../src/errors/service-error.js";
 import { createRateLimiter } from "../../src/ratelimit/create-rate-limiter.js";
 import type { RateLimiter } from "../../src/ratelimit/rate-limiter.js";
-import { eventually, PrivateRedis, silentRedis, stallableProxy, uniquePrefix } from "./redis-helpers.js";
+import { eventually, PrivateRedis, silentRedis, stallableProxy, uniquePrefix } from "../helpers/redis.js";
 
 interface LogLine {
   level: number;

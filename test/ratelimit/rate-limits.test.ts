@@ -7,7 +7,7 @@ import { dashboardClient } from "../helpers/clients.js";
 import { failureOf } from "../helpers/errors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
-import { SHARED_REDIS_URL, uniquePrefix } from "./redis-helpers.js";
+import { SHARED_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { connectClient, dashboardToMint, mintWithFetch, type MintTarget } from "./setup.js";
 
 let redis: Redis;

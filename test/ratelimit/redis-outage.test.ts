@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { failureOf } from "../helpers/errors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
-import { eventually, PrivateRedis, silentRedis, uniquePrefix } from "./redis-helpers.js";
+import { eventually, PrivateRedis, silentRedis, uniquePrefix } from "../helpers/redis.js";
 import { connectClient, dashboardToMint, type MintTarget } from "./setup.js";
 
 const org = "org-outage";

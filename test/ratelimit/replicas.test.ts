@@ -4,7 +4,7 @@ import { failureOf } from "../helpers/errors.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { bearer, callerToken, TEST_JWT_SECRET } from "../helpers/tokens.js";
-import { SHARED_REDIS_URL, uniquePrefix } from "./redis-helpers.js";
+import { SHARED_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { connectClient, dashboardToMint } from "./setup.js";
 
 /** The outcome of each call: "ok" or the ErrorInfo reason. */

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer, Socket, type AddressInfo, type Server } from "node:net";
+import { freePort } from "./process.js";
 import { Redis } from "ioredis";
 
 /** The shared Redis of the test machine (never stopped or flushed by tests). */
@@ -9,17 +10,6 @@ export const SHARED_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1
 
 /** A key prefix no other test uses, so tests sharing a Redis never see each other's counters. */
 export const uniquePrefix = (label: string) => `test-rl:${label}:${randomBytes(6).toString("hex")}`;
-
-/** A loopback port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
-}
 
 /** A private redis-server this test may stop and start at will (the shared one must never be stopped). */
 export class PrivateRedis {

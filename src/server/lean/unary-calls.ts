@@ -1,0 +1,120 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { Readable } from "node:stream";
+import { create, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
+import { AnySchema, anyPack, type Any } from "@bufbuild/protobuf/wkt";
+import {
+  Code,
+  ConnectError,
+  createServiceImplSpec,
+  type ContextValues,
+  type HandlerContext,
+  type Interceptor,
+  type MethodImplSpec,
+  type ServiceImpl,
+} from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
+import { errorInfoForCode } from "../../errors/connect-error.js";
+
+/**
+ * What the lean unary paths share. connect-node serves every protocol through
+ * one general pipeline (universal requests, async-iterable transforms, a linked
+ * abort controller and a deadline signal per call); the lean paths read one
+ * message, run the very same interceptors and implementations through
+ * connect's own invokeUnaryImplementation, and write one answer. Anything they
+ * do not take goes to the general adapter unchanged.
+ */
+export interface LeanPathOptions {
+  services: { service: DescService; impl: Partial<ServiceImpl<DescService>> }[];
+  interceptors: Interceptor[];
+  readMaxBytes: number;
+  contextValues: (req: { socket: { remoteAddress?: string | undefined } }) => ContextValues;
+}
+
+export interface UnaryRoute {
+  spec: Extract<MethodImplSpec, { kind: "unary" }>;
+  method: DescMethodUnary;
+  service: DescService;
+}
+
+/** "/package.Service/Method" → the unary method and its implementation. */
+export function unaryRoutes(services: LeanPathOptions["services"]): Map<string, UnaryRoute> {
+  const routes = new Map<string, UnaryRoute>();
+  for (const { service, impl } of services) {
+    const serviceSpec = createServiceImplSpec(service, impl);
+    for (const method of service.methods) {
+      const spec = serviceSpec.methods[method.localName];
+      if (method.methodKind !== "unary" || spec?.kind !== "unary") continue;
+      routes.set(`/${service.typeName}/${method.name}`, { spec, method: method as DescMethodUnary, service });
+    }
+  }
+  return routes;
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+/**
+ * A handler context without per-call abort machinery: nothing in this service
+ * cancels work on client disconnect or deadline (handlers run short queries
+ * with their own timeouts), so there is nothing for a signal to stop.
+ */
+export function leanHandlerContext(
+  route: UnaryRoute,
+  protocolName: string,
+  url: string,
+  headers: IncomingHttpHeaders,
+  values: ContextValues,
+): HandlerContext {
+  const requestHeader = new Headers();
+  for (const key in headers) {
+    const value = headers[key];
+    if (key[0] === ":" || value === undefined) continue;
+    requestHeader.set(key, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return {
+    service: route.service,
+    method: route.method,
+    protocolName,
+    requestMethod: "POST",
+    url,
+    signal: NEVER_ABORTED,
+    timeoutMs: () => undefined,
+    requestHeader,
+    responseHeader: new Headers(),
+    responseTrailer: new Headers(),
+    values,
+  };
+}
+
+/** The whole request body, refused with RESOURCE_EXHAUSTED past limit bytes. */
+export function readBody(req: Readable, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off("data", onData);
+        req.resume();
+        reject(new ConnectError(`message is larger than the ${limit}-byte limit`, Code.ResourceExhausted));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
+}
+
+/** The error's details as google.protobuf.Any, with the ErrorInfo every error carries. */
+export function detailsWithErrorInfo(err: ConnectError): Any[] {
+  const details = err.details.map((d) =>
+    "desc" in d
+      ? anyPack(d.desc, create(d.desc, d.value))
+      : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value }),
+  );
+  if (!details.some((d) => d.typeUrl.endsWith(`/${ErrorInfoSchema.typeName}`))) {
+    details.push(anyPack(ErrorInfoSchema, errorInfoForCode(err.code)));
+  }
+  return details;
+}
