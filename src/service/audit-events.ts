@@ -4,7 +4,7 @@ import type { AuditEventRecord, AuditStore } from "../store/audit-store.js";
 import type { PageTokenCodec } from "../tokens/page-token.js";
 import { listAuditEventsRules, type ListAuditEventsInput } from "../validation/requests.js";
 import { validate } from "../validation/rules.js";
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./dashboards.js";
+import { keysetPage } from "./keyset-pages.js";
 
 export interface AuditEventPage {
   events: AuditEventRecord[];
@@ -21,15 +21,13 @@ export class AuditEvents {
     const scope = auditScope(caller);
     // "audit" keeps a ListDashboards token from being replayed here, and the other way round.
     const scopeKey = JSON.stringify(["audit", scope.organizationId, caller.subject, scope.tenantIds ?? "*"]);
-    const cursor = input.pageToken === "" ? undefined : this.deps.pageTokens.decode(input.pageToken, scopeKey);
-    const pageSize = input.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(input.pageSize, MAX_PAGE_SIZE);
-    const [rows, totalSize] = await Promise.all([
-      this.deps.audit.list(scope, { afterId: cursor?.afterId, skip: input.skip, limit: pageSize + 1 }),
-      this.deps.audit.count(scope),
-    ]);
-    const events = rows.slice(0, pageSize);
-    const last = events.at(-1);
-    const nextPageToken = rows.length > pageSize && last ? this.deps.pageTokens.encode({ afterId: last.id }, scopeKey) : "";
+    const { items: events, nextPageToken, totalSize } = await keysetPage(
+      this.deps.pageTokens,
+      scopeKey,
+      input,
+      (page) => this.deps.audit.list(scope, page),
+      () => this.deps.audit.count(scope),
+    );
     return { events, nextPageToken, totalSize };
   }
 }

@@ -24,6 +24,7 @@ import {
   type TenantInput,
 } from "../validation/requests.js";
 import { validate, violationsOf } from "../validation/rules.js";
+import { keysetPage } from "./keyset-pages.js";
 
 /** What makes two CreateDashboard calls "the same request": the caller and every field. */
 function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInput): string {
@@ -31,8 +32,6 @@ function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInpu
   return createHash("sha256").update(JSON.stringify(fields)).digest("base64url");
 }
 
-export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 1000;
 
 export interface DashboardPage {
   dashboards: DashboardRecord[];
@@ -125,17 +124,14 @@ export class Dashboards {
     validate(listDashboardsRules, input);
     const scope = listScope(caller);
     const scopeKey = JSON.stringify([scope.organizationId, caller.subject, scope.tenantIds ?? "*"]);
-    const cursor = input.pageToken === "" ? undefined : this.deps.pageTokens.decode(input.pageToken, scopeKey);
-    const pageSize = input.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(input.pageSize, MAX_PAGE_SIZE);
-    const [rows, totalSize] = await Promise.all([
-      // One extra row tells whether another page follows without a second query.
-      this.deps.store.list(scope, { afterId: cursor?.afterId, skip: input.skip, limit: pageSize + 1 }),
-      this.deps.store.count(scope),
-    ]);
-    const dashboards = rows.slice(0, pageSize);
-    const last = dashboards.at(-1);
-    const nextPageToken = rows.length > pageSize && last ? this.deps.pageTokens.encode({ afterId: last.id }, scopeKey) : "";
-    return { dashboards, nextPageToken, totalSize };
+    const { items, nextPageToken, totalSize } = await keysetPage(
+      this.deps.pageTokens,
+      scopeKey,
+      input,
+      (page) => this.deps.store.list(scope, page),
+      () => this.deps.store.count(scope),
+    );
+    return { dashboards: items, nextPageToken, totalSize };
   }
 
   async delete(caller: Caller, input: TenantInput): Promise<DashboardRecord> {

@@ -1,4 +1,4 @@
-import type { Scope } from "./dashboard-store.js";
+import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
 import type { Sql } from "./sql.js";
 
 export type AuditAction =
@@ -119,26 +119,11 @@ export class AuditStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  /** A keyset page in id (= time) order; a scope narrowed to tenants sees only their events. */
-  async list(scope: Scope, page: { afterId: string | undefined; skip: number; limit: number }): Promise<AuditEventRecord[]> {
-    const { rows } = await this.sql.query<Row>(
-      `SELECT ${COLUMNS} FROM audit_events
-       WHERE organization_id = $1
-         AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))
-         AND ($3::uuid IS NULL OR id > $3::uuid)
-       ORDER BY id
-       LIMIT $4 OFFSET $5`,
-      [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
-    );
-    return rows.map(toRecord);
+  async list(scope: Scope, page: KeysetPosition): Promise<AuditEventRecord[]> {
+    return (await scopedPage<Row>(this.sql, "audit_events", COLUMNS, scope, page)).map(toRecord);
   }
 
-  async count(scope: Scope): Promise<number> {
-    const { rows } = await this.sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM audit_events
-       WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
-      [scope.organizationId, scope.tenantIds ?? null],
-    );
-    return Number(rows[0]?.n ?? 0);
+  count(scope: Scope): Promise<number> {
+    return scopedCount(this.sql, "audit_events", scope);
   }
 }

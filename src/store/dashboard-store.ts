@@ -1,5 +1,6 @@
 import { alreadyExists } from "../errors/service-error.js";
 import { changeNotice, DASHBOARD_CHANGES_CHANNEL, type DashboardCache } from "./dashboard-cache.js";
+import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
 import type { Sql } from "./sql.js";
 
 export interface DashboardRecord {
@@ -17,12 +18,6 @@ export interface DashboardRecord {
 }
 
 export type NewDashboard = Omit<DashboardRecord, "createdAt" | "updatedAt">;
-
-/** Which dashboards a query may see: one organization, optionally narrowed to some tenants. */
-export interface Scope {
-  organizationId: string;
-  tenantIds: string[] | undefined;
-}
 
 interface Row {
   id: string;
@@ -113,30 +108,11 @@ export class DashboardStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  /**
-   * A keyset page in id order (ids are UUIDv7, so this is creation order):
-   * rows after `afterId`, minus the first `skip`, at most `limit`. Rows
-   * inserted while a client pages never shift or repeat the ones it has seen.
-   */
-  async list(scope: Scope, page: { afterId: string | undefined; skip: number; limit: number }): Promise<DashboardRecord[]> {
-    const { rows } = await this.sql.query<Row>(
-      `SELECT ${COLUMNS} FROM dashboards
-       WHERE organization_id = $1
-         AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))
-         AND ($3::uuid IS NULL OR id > $3::uuid)
-       ORDER BY id
-       LIMIT $4 OFFSET $5`,
-      [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
-    );
-    return rows.map(toRecord);
+  async list(scope: Scope, page: KeysetPosition): Promise<DashboardRecord[]> {
+    return (await scopedPage<Row>(this.sql, "dashboards", COLUMNS, scope, page)).map(toRecord);
   }
 
-  async count(scope: Scope): Promise<number> {
-    const { rows } = await this.sql.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM dashboards
-       WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
-      [scope.organizationId, scope.tenantIds ?? null],
-    );
-    return Number(rows[0]?.n ?? 0);
+  count(scope: Scope): Promise<number> {
+    return scopedCount(this.sql, "dashboards", scope);
   }
 }
