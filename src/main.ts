@@ -13,20 +13,29 @@ try {
   }
   throw err;
 }
-const log = createLogger(config.logLevel);
+const log = createLogger(config.logLevel, config.logFormat);
 
 // 2. Dependencies and server: storage, migrations, signing keys, the one port.
 const app = await startApp(config, log);
 
-// 3. Signals: drain in-flight calls, close storage, exit 0.
+// 3. Signals: NOT_SERVING, refuse new calls, let in-flight ones finish within
+//    SHUTDOWN_GRACE_SECONDS, close the pool and Redis, exit 0.
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "shutting down");
-    app.stop().then(
-      () => process.exit(0),
+    log.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
+    // Closing storage must not hang the exit forever (Kubernetes would SIGKILL at terminationGracePeriodSeconds).
+    setTimeout(() => {
+      log.error("shutdown did not finish in time after the grace period; exiting");
+      process.exit(1);
+    }, config.shutdownGraceMs + 5_000).unref();
+    app.stop(config.shutdownGraceMs).then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
       (err: unknown) => {
         log.error({ err }, "unclean shutdown");
         process.exit(1);

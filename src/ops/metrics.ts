@@ -1,0 +1,106 @@
+import type pg from "pg";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { PlainRoute } from "../server/http-handler.js";
+import { pathOf } from "./health-routes.js";
+import type { RateLimitHealth } from "./health.js";
+
+export const METRICS_PATH = "/metrics";
+
+export interface MetricsSources {
+  /** The PostgreSQL pool, when there is one (the embedded database has none). */
+  pool?: pg.Pool;
+  rateLimits?: () => RateLimitHealth;
+}
+
+/**
+ * The service's Prometheus metrics, in a registry of its own (not prom-client's
+ * global one) so several servers in one process (tests) do not collide.
+ * Labels are bounded: method names come from the schema, codes from gRPC.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly calls = new Counter({
+    name: "dashboard_rpc_calls_total",
+    help: "RPCs handled, by fully-qualified method, gRPC status code and wire protocol.",
+    labelNames: ["method", "code", "protocol"] as const,
+    registers: [this.registry],
+  });
+
+  readonly duration = new Histogram({
+    name: "dashboard_rpc_duration_seconds",
+    help: "Time from a call reaching the service until its answer (or, for streams, its end), by method and code.",
+    labelNames: ["method", "code"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly rateLimitRefusals = new Counter({
+    name: "dashboard_rate_limit_refusals_total",
+    help: "Calls refused by a rate limit (RESOURCE_EXHAUSTED with reason RATE_LIMITED), by method.",
+    labelNames: ["method"] as const,
+    registers: [this.registry],
+  });
+
+  readonly iframeTokensMinted = new Counter({
+    name: "dashboard_iframe_tokens_minted_total",
+    help: "Iframe tokens minted (successful CreateIframeToken calls).",
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricsSources = {}) {
+    collectDefaultMetrics({ register: this.registry });
+    const pool = sources.pool;
+    if (pool) {
+      new Gauge({
+        name: "dashboard_db_pool_connections",
+        help: "PostgreSQL pool connections: total open, idle, and callers waiting for one.",
+        labelNames: ["state"] as const,
+        registers: [this.registry],
+        collect() {
+          this.set({ state: "total" }, pool.totalCount);
+          this.set({ state: "idle" }, pool.idleCount);
+          this.set({ state: "waiting" }, pool.waitingCount);
+        },
+      });
+      new Gauge({
+        name: "dashboard_db_pool_max_connections",
+        help: "The most connections the PostgreSQL pool opens (DATABASE_POOL_MAX).",
+        registers: [this.registry],
+        collect() {
+          this.set(pool.options.max ?? 10);
+        },
+      });
+    }
+    const rateLimits = sources.rateLimits;
+    if (rateLimits) {
+      new Gauge({
+        name: "dashboard_rate_limit_shared",
+        help: "1 while rate limits are kept in Redis (shared by replicas), 0 while they are per process.",
+        registers: [this.registry],
+        collect() {
+          const h = rateLimits();
+          this.set(h.backend === "redis" && h.redisHealthy !== false ? 1 : 0);
+        },
+      });
+    }
+  }
+
+  /** GET /metrics in the Prometheus text format. */
+  route(): PlainRoute {
+    return (req, res) => {
+      if (pathOf(req.url) !== METRICS_PATH || req.method !== "GET") return false;
+      this.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": this.registry.contentType, "cache-control": "no-store" });
+          res.end(text);
+        },
+        () => {
+          res.writeHead(500, { "content-type": "text/plain" });
+          res.end("metrics collection failed\n");
+        },
+      );
+      return true;
+    };
+  }
+}
