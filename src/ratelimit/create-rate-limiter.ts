@@ -7,6 +7,7 @@ import { rateLimited, tighterOf } from "./headers.js";
 import { callerKeyOf, callerPolicyOf, organizationKeyOf, policiesFrom, type Policy } from "./policies.js";
 import type { RateLimitOutcome, RateLimiter } from "./rate-limiter.js";
 import { RedisLink } from "./redis-link.js";
+import { redactUrl } from "../log/redact-url.js";
 
 /**
  * The service's rate limiter: shared by all replicas through Redis when
@@ -93,14 +94,4 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
       await link?.close();
     },
   };
-}
-
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(unparseable)";
-  }
 }

@@ -31,8 +31,6 @@ export interface HttpHandlerDeps {
   guard: CallGuard;
   log: Logger;
   maxRequestBytes: number;
-  /** Interceptors that run after the guard. */
-  interceptors?: Interceptor[];
   /** Interceptors that run first, around everything else, to see the code each call ends with (logs, metrics). */
   observers?: Interceptor[];
   /** Tried in order before the RPC routes. */
@@ -47,7 +45,6 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
     ...(deps.observers ?? []),
     errorInterceptor(deps.log),
     guardInterceptor(deps.guard),
-    ...(deps.interceptors ?? []),
   ];
   const contextValues = (req: { socket: { remoteAddress?: string | undefined } }) =>
     createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown");
