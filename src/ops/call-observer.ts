@@ -160,7 +160,7 @@ export function plainCallObserver(options: CallObserverOptions): AnswerObserver 
       status: res.statusCode,
       seconds,
       caller: rec.caller,
-      clientAddress: req.socket.remoteAddress,
+      clientAddress: rec.clientAddress,
     });
   };
 }

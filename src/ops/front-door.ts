@@ -50,7 +50,8 @@ export function frontDoor(
           return;
         }
       }
-      const record: RequestRecord = { requestId: id };
+      // Read now: once the answer is finished Node detaches the socket from the request.
+      const record: RequestRecord = { requestId: id, clientAddress: req.socket?.remoteAddress };
       if (onAnswered) {
         const started = performance.now();
         res.once("finish", () => onAnswered(req, res, record, (performance.now() - started) / 1000));

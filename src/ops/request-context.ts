@@ -5,6 +5,8 @@ import type { CallGuard } from "../server/call-guard.js";
 /** What is known about the HTTP request being served, wherever in its async work the code is. */
 export interface RequestRecord {
   requestId: string;
+  /** The peer address, taken when the request arrives (the socket is gone once the answer is sent). */
+  clientAddress?: string | undefined;
   /** The RPC the request stands for, once the call guard has seen it (REST routes name theirs). */
   method?: string;
   /** The verified caller, once the call guard has let the request through. */

@@ -56,7 +56,7 @@ async function answer(deps: RestRouterDeps, routes: RestRoute[], req: PlainReque
     const guarded = await deps.guard({
       method: route.rpc,
       authorization: req.headers.authorization,
-      clientAddress: req.socket.remoteAddress ?? "unknown",
+      clientAddress: req.socket?.remoteAddress ?? "unknown",
     });
     rateLimit = guarded.rateLimit;
     response = await route.handle({
