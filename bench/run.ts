@@ -26,6 +26,7 @@ import { spawnServer, type ServerProcess } from "../test/helpers/process.js";
 import { callerToken, TEST_JWT_SECRET } from "../test/helpers/tokens.js";
 import { grpcFrame, grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
 import { mean } from "./lib/stats.js";
+import { openLoop } from "./lib/open-loop.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -112,22 +113,30 @@ try {
     );
   }
 
-  // Latency at half the measured peak: a fixed request rate instead of as-fast-as-possible.
-  const halfPeak = (name: string, shape: typeof H2) => Math.max(1, Math.floor(mean(scenarios[name]!.map((r) => r.rps)) / 2 / shape.connections));
+  // Latency at half the measured peak: an open loop at a steady rate (h2load --rps sends in bursts).
+  const halfPeak = (name: string) => Math.max(1, Math.floor(mean(scenarios[name]!.map((r) => r.rps)) / 2));
+  const latencySeconds = smoke ? 1 : seconds;
   const atHalf = {
-    grpc: await load(
-      { url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token), rpsPerConnection: halfPeak("gRPC GetDashboard: service", H2) },
-    ),
-    json: await load(
-      {
-        url: service.baseUrl + getPath,
-        body: jsonBody,
-        headers: jsonHeaders(true),
-        extra: ["--h1"],
-        rpsPerConnection: halfPeak("Connect JSON GetDashboard (HTTP/1.1): service", H1),
-      },
-      H1,
-    ),
+    grpc: await openLoop({
+      baseUrl: service.baseUrl,
+      path: getPath,
+      body: getBody,
+      headers: grpcHeaders(token),
+      rate: halfPeak("gRPC GetDashboard: service"),
+      seconds: latencySeconds,
+      connections: 4,
+      protocol: "h2",
+    }),
+    json: await openLoop({
+      baseUrl: service.baseUrl,
+      path: getPath,
+      body: jsonBody,
+      headers: jsonHeaders(true),
+      rate: halfPeak("Connect JSON GetDashboard (HTTP/1.1): service"),
+      seconds: latencySeconds,
+      connections: 64,
+      protocol: "h1",
+    }),
   };
 
   // Soak: reads at full speed while the service's resident memory is sampled every second.

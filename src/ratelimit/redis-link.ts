@@ -43,6 +43,8 @@ export class RedisLink {
       connectTimeout: Math.max(1000, options.commandTimeoutMs * 10),
       retryStrategy: reconnectDelayMs,
       lazyConnect: false,
+      // Commands issued in the same tick share one socket write: under load, one syscall for many calls.
+      enableAutoPipelining: true,
     });
     this.client.on("ready", () => this.markUp());
     this.client.on("close", () => this.markDown("the connection to Redis is closed"));
