@@ -3,7 +3,7 @@ import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { serviceErrorToConnect } from "../errors/connect-error.js";
 import { ServiceError } from "../errors/service-error.js";
 import type { RequestHandler } from "../server/one-port-listener.js";
-import { requestContext, type RequestRecord } from "./request-context.js";
+import { attachRecord, type RequestRecord } from "./request-context.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
 
 export interface FrontDoor {
@@ -56,7 +56,8 @@ export function frontDoor(
         const started = performance.now();
         res.once("finish", () => onAnswered(req, res, record, (performance.now() - started) / 1000));
       }
-      requestContext.run(record, () => handler(req, res));
+      attachRecord(req, record);
+      handler(req, res);
     },
   };
 }

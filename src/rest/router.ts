@@ -57,6 +57,7 @@ async function answer(deps: RestRouterDeps, routes: RestRoute[], req: PlainReque
       method: route.rpc,
       authorization: req.headers.authorization,
       clientAddress: req.socket?.remoteAddress ?? "unknown",
+      request: req,
     });
     rateLimit = guarded.rateLimit;
     response = await route.handle({

@@ -8,6 +8,8 @@ export interface CallAttempt {
   method: string;
   authorization: string | null | undefined;
   clientAddress: string;
+  /** The HTTP request the call came on, where the edge has it (REST), for the call log. */
+  request?: object;
 }
 
 export interface GuardedCall {
