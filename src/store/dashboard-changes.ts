@@ -5,7 +5,8 @@ import type { Notifications, Unlisten } from "./sql.js";
 /** Keeps this replica's dashboard cache in step with changes committed by any replica. */
 export async function followDashboardChanges(db: Notifications, cache: DashboardCache, log: Logger): Promise<Unlisten> {
   let listening: boolean | undefined;
-  return db.listen(
+  let closing = false;
+  const unlisten = await db.listen(
     DASHBOARD_CHANGES_CHANNEL,
     (payload) => {
       const notice = parseChangeNotice(payload);
@@ -13,11 +14,15 @@ export async function followDashboardChanges(db: Notifications, cache: Dashboard
     },
     (now) => {
       cache.setListening(now);
-      if (listening !== undefined && listening !== now) {
+      if (!closing && listening !== undefined && listening !== now) {
         if (now) log.info("dashboard change notices resumed: reads are cached again");
         else log.warn("dashboard change notices lost: reads go to the database until they resume");
       }
       listening = now;
     },
   );
+  return () => {
+    closing = true;
+    return unlisten();
+  };
 }
