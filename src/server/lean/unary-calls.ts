@@ -14,6 +14,7 @@ import {
 } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
 import { errorInfoForCode } from "../../errors/connect-error.js";
+import { LightHeaders } from "./light-headers.js";
 
 /**
  * What the lean unary paths share. connect-node serves every protocol through
@@ -64,7 +65,7 @@ export function leanHandlerContext(
   headers: IncomingHttpHeaders,
   values: ContextValues,
 ): HandlerContext {
-  const requestHeader = new Headers();
+  const requestHeader = new LightHeaders();
   for (const key in headers) {
     const value = headers[key];
     if (key[0] === ":" || value === undefined) continue;
@@ -79,8 +80,8 @@ export function leanHandlerContext(
     signal: NEVER_ABORTED,
     timeoutMs: () => undefined,
     requestHeader,
-    responseHeader: new Headers(),
-    responseTrailer: new Headers(),
+    responseHeader: new LightHeaders(),
+    responseTrailer: new LightHeaders(),
     values,
   };
 }
