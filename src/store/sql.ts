@@ -55,6 +55,15 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
     },
     async transaction(fn) {
       const client = await pool.connect();
+      // pg-pool drops its own 'error' listener while a client is checked out, so a connection lost
+      // between two statements (PostgreSQL restarting: FATAL 57P01) would be an unhandled 'error'
+      // event that kills the process. Caught here, the next statement fails (UNAVAILABLE) instead
+      // and the client is discarded.
+      let lost = false;
+      const onLost = () => {
+        lost = true;
+      };
+      client.on("error", onLost);
       let broken = false;
       try {
         await client.query("BEGIN");
@@ -69,7 +78,8 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
         }
         throw err;
       } finally {
-        client.release(broken);
+        client.off("error", onLost);
+        client.release(broken || lost);
       }
     },
     close: () => pool.end(),

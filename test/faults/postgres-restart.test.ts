@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnServer, type ServerProcess } from "../helpers/process.js";
+import { callerToken } from "../helpers/tokens.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../ops/private-postgres.js";
+import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad } from "./support.js";
+
+// A PostgreSQL of this file's own: it is stopped and started under load (the shared one never is).
+let pg: PrivatePostgres;
+let server: ServerProcess;
+beforeAll(async () => {
+  pg = await startPrivatePostgres();
+  server = await spawnServer(faultServerEnv(pg.url));
+}, 120_000);
+afterAll(async () => {
+  await server?.stop();
+  await pg?.destroy();
+});
+
+const CALL_TIMEOUT_MS = 8_000;
+
+describe("PostgreSQL restarted in the middle of a create load", () => {
+  it("loses nothing, half-writes nothing, answers promptly while down and recovers without a restart", async () => {
+    const org = "fault-pg";
+    const headers = { authorization: `Bearer ${await callerToken({ org, admin: true, sub: "loader" })}` };
+    const t0 = Date.now();
+    const load = runCreateLoad({
+      endpoints: () => [connectClientFor(server.baseUrl)],
+      headers,
+      workers: 8,
+      stopAt: t0 + 7_000,
+      retryUntil: t0 + 25_000,
+      callTimeoutMs: CALL_TIMEOUT_MS,
+      tenantPrefix: "pg",
+    });
+
+    await new Promise((r) => setTimeout(r, 2_000));
+    const stoppedAt = Date.now();
+    await pg.stop();
+    const downFrom = Date.now();
+    await new Promise((r) => setTimeout(r, 1_500));
+    const startCalledAt = Date.now();
+    await pg.start();
+    const backAt = Date.now();
+    const result = await load;
+
+    // Attempts made entirely while PostgreSQL was stopped.
+    const during = result.attempts.filter((a) => a.endedAt - a.latencyMs >= downFrom && a.endedAt <= startCalledAt);
+    const store = await checkStore(pg.url, org, result.acknowledged);
+    const recovery = recoveryMs(result.attempts, backAt);
+    recordFigures("postgres-restart", {
+      workers: 8,
+      attempts: result.attempts.length,
+      acknowledged: result.acknowledged.size,
+      found: store.acknowledgedFound,
+      dashboardsInDatabase: store.dashboards,
+      abandoned: result.abandoned.length,
+      retriesWithSameRequestId: result.retries,
+      retriesAnsweredWithTheEarlierResult: result.replayedAfterFailure,
+      outageMs: backAt - stoppedAt,
+      codesDuringOutage: countCodes(during),
+      codesOverall: countCodes(result.attempts),
+      maxLatencyDuringOutageMs: maxLatency(during),
+      maxLatencyOverallMs: maxLatency(result.attempts),
+      postgresStartMs: backAt - startCalledAt,
+      recoveryMsAfterPostgresStartBegan: recoveryMs(result.attempts, startCalledAt),
+      recoveryMsAfterPostgresReady: recovery,
+      unavailableAnswers: result.unavailable,
+      store,
+    });
+
+    expect(result.abandoned).toEqual([]);
+    expect(result.acknowledged.size).toBeGreaterThan(0);
+    expect(during.length, "calls were made while PostgreSQL was down").toBeGreaterThan(0);
+    expect(store).toMatchObject({
+      acknowledgedMissing: [],
+      duplicateIds: 0,
+      dashboardsWithoutOneCreatedEvent: 0,
+      createdEventsWithoutDashboard: 0,
+      requestIdsWithoutResponse: 0,
+      requestIdsPointingNowhere: 0,
+    });
+    // Every create the client gave up on... none; and nothing exists that was never acknowledged.
+    expect(store.dashboards).toBe(result.acknowledged.size);
+    // No hang: every attempt ended well before the client's own deadline, with a retryable code while down.
+    expect(result.attempts.every((a) => a.code !== "DeadlineExceeded")).toBe(true);
+    expect(Object.keys(countCodes(during))).toEqual(["Unavailable"]);
+    // Every UNAVAILABLE came from the service itself, with a retry hint.
+    expect(Object.keys(result.unavailable)).toEqual(["service-with-retry-info"]);
+    expect(recovery).toBeDefined();
+  }, 60_000);
+});
