@@ -20,9 +20,15 @@ export interface ServerProcess {
  * The service as a real separate process (`node --import tsx src/main.ts`),
  * the way an operator runs it; resolves once its port accepts connections.
  */
-export async function spawnServer(env: Record<string, string>, timeoutMs = 30_000): Promise<ServerProcess> {
+export async function spawnServer(
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+  /** What to run: the TypeScript sources (through tsx), or the compiled build as in production. */
+  entry: "source" | "build" = "source",
+): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const args = entry === "build" ? ["dist/src/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
