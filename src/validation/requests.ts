@@ -8,9 +8,8 @@ import {
   TENANT_FILTER_FIELD,
   type FilterOperator,
 } from "../tokens/filters.js";
-import { id, integer, optional, text, type Schema } from "./rules.js";
+import { id, integer, optional, text, type Check, type Schema } from "./rules.js";
 
-type Check = Schema<{ v: unknown }>["v"]["check"];
 
 /** The domain's inputs, one per operation, and the rules each must meet. */
 
@@ -184,8 +183,13 @@ export const revokeIframeTokensRules: Schema<RevokeIframeTokensInput> = {
     check: (v) => {
       if (v === undefined) return "set one of token_id, dashboard_id or all_tenant_tokens";
       const t = v as Partial<Record<string, unknown>>;
-      if ("tokenId" in t) return id(t.tokenId) && `token_id ${id(t.tokenId)}`;
-      if ("dashboardId" in t) return id(t.dashboardId) && `dashboard_id ${id(t.dashboardId)}`;
+      // A bad member is reported under its own name (AIP-193), not the oneof's.
+      const member = (field: string, value: unknown) => {
+        const problem = id(value);
+        return typeof problem === "string" ? { field, description: problem } : problem;
+      };
+      if ("tokenId" in t) return member("token_id", t.tokenId);
+      if ("dashboardId" in t) return member("dashboard_id", t.dashboardId);
       return t.allTenantTokens === true ? undefined : "all_tenant_tokens must be true when it is the target";
     },
   },

@@ -16,7 +16,10 @@ export function isValidId(value: string): boolean {
   return ID_PATTERN.test(value);
 }
 
-type Check = (value: unknown) => string | undefined;
+/** The problem with a value, or none. */
+export type Check = (value: unknown) => string | undefined;
+/** As Check, but a problem may name a nested field itself (a oneof's member, say). */
+type FieldCheck = (value: unknown) => string | FieldViolation | undefined;
 
 /** A tenant, workspace, dashboard or organization id. */
 export const id: Check = (v) => {
@@ -54,14 +57,15 @@ export const integer =
   };
 
 /** Maps each input property to the proto field it came from and the check it must pass. */
-export type Schema<T> = { [K in keyof T]-?: { field: string; check: Check } };
+export type Schema<T> = { [K in keyof T]-?: { field: string; check: FieldCheck } };
 
 export function violationsOf<T extends object>(schema: Schema<T>, input: T): FieldViolation[] {
   const violations: FieldViolation[] = [];
   for (const key of Object.keys(schema) as (keyof T)[]) {
     const { field, check } = schema[key];
     const problem = check(input[key]);
-    if (problem) violations.push({ field, description: problem });
+    if (typeof problem === "string") violations.push({ field, description: problem });
+    else if (problem) violations.push(problem);
   }
   return violations;
 }
