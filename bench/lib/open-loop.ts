@@ -10,6 +10,8 @@ export interface OpenLoopOptions {
   /** Requests per second, sent on a steady schedule whatever the answers do. */
   rate: number;
   seconds: number;
+  /** Sent at the same rate first and not recorded: connections, JIT and caches settle. */
+  warmupSeconds?: number;
   connections: number;
   protocol: "h2" | "h1";
 }
@@ -30,7 +32,14 @@ export interface OpenLoopResult {
  */
 export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
   const send = o.protocol === "h2" ? h2Sender(o) : h1Sender(o);
-  const total = Math.round(o.rate * o.seconds);
+  if (o.warmupSeconds) await run(send, o.rate, o.warmupSeconds);
+  const result = await run(send, o.rate, o.seconds);
+  await send.close();
+  return result;
+}
+
+async function run(send: Sender, rate: number, seconds: number): Promise<OpenLoopResult> {
+  const total = Math.round(rate * seconds);
   const latencies: number[] = [];
   let failed = 0;
   let next = 0;
@@ -44,8 +53,8 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     };
     const tick = () => {
       const now = performance.now();
-      while (next < total && start + (next * 1000) / o.rate <= now) {
-        const scheduled = start + (next * 1000) / o.rate;
+      while (next < total && start + (next * 1000) / rate <= now) {
+        const scheduled = start + (next * 1000) / rate;
         next++;
         send().then(
           (ok) => finish(scheduled, ok),
@@ -57,7 +66,6 @@ export async function openLoop(o: OpenLoopOptions): Promise<OpenLoopResult> {
     tick();
   });
   const elapsed = (performance.now() - start) / 1000;
-  await send.close();
   return { rps: total / elapsed, sent: total, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
 }
 
