@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { expect } from "vitest";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { dashboardClient, type DashboardClient } from "../helpers/clients.js";
@@ -162,6 +163,20 @@ export async function checkStore(databaseUrl: string, org: string, acknowledged:
     requestIdsWithoutResponse: row!.no_response!,
     requestIdsPointingNowhere: row!.dangling!,
   };
+}
+
+/** The invariants every fault scenario ends with: each acknowledged create there exactly once, nothing half-written. */
+export function expectNothingLostOrHalfWritten(store: StoreCheck, acknowledged: number): void {
+  expect(store).toMatchObject({
+    acknowledgedMissing: [],
+    duplicateIds: 0,
+    dashboardsWithoutOneCreatedEvent: 0,
+    createdEventsWithoutDashboard: 0,
+    requestIdsWithoutResponse: 0,
+    requestIdsPointingNowhere: 0,
+  });
+  // And nothing exists that was never acknowledged.
+  expect(store.dashboards).toBe(acknowledged);
 }
 
 export function countCodes(attempts: Attempt[]): Record<string, number> {

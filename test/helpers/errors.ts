@@ -25,3 +25,13 @@ export async function failureOf(call: Promise<unknown>): Promise<ErrorShape> {
   const fields = err.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
   return { code: err.code, reason: infos[0]!.reason, message: err.rawMessage, fields };
 }
+
+/** "ok", or the ErrorInfo reason the call failed with: for tallying many calls' outcomes. */
+export async function outcomeOf(call: Promise<unknown>): Promise<string> {
+  try {
+    await call;
+    return "ok";
+  } catch (err) {
+    return (await failureOf(Promise.reject(err))).reason;
+  }
+}

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failureOf } from "../helpers/errors.js";
+import { outcomeOf } from "../helpers/errors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
 import { eventually, PrivateRedis, silentRedis, uniquePrefix } from "../helpers/redis.js";
@@ -8,14 +8,6 @@ import { connectClient, dashboardToMint, type MintTarget } from "./setup.js";
 
 const org = "org-outage";
 
-async function outcome(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return "ok";
-  } catch (err) {
-    return (await failureOf(Promise.reject(err))).reason;
-  }
-}
 
 describe("two servers on a private Redis that is stopped and started again", () => {
   let redis: PrivateRedis;
@@ -62,7 +54,7 @@ describe("two servers on a private Redis that is stopped and started again", () 
     const token = bearer(await callerToken({ org, admin: true, sub }));
     const clients = [connectClient(a.baseUrl), connectClient(b.baseUrl)];
     const results: string[] = [];
-    for (let i = 0; i < calls; i++) results.push(await outcome(clients[i % 2]!.createIframeToken(target, token)));
+    for (let i = 0; i < calls; i++) results.push(await outcomeOf(clients[i % 2]!.createIframeToken(target, token)));
     return results;
   }
 
@@ -74,10 +66,10 @@ describe("two servers on a private Redis that is stopped and started again", () 
     // Each process now holds the caller to 10 on its own: calls succeed, within those limits.
     const token = bearer(await callerToken({ org, admin: true, sub: "during" }));
     const onA: string[] = [];
-    for (let i = 0; i < 11; i++) onA.push(await outcome(connectClient(a.baseUrl).createIframeToken(target, token)));
+    for (let i = 0; i < 11; i++) onA.push(await outcomeOf(connectClient(a.baseUrl).createIframeToken(target, token)));
     expect(onA).toEqual([...Array(10).fill("ok"), "RATE_LIMITED"]);
     const onB: string[] = [];
-    for (let i = 0; i < 11; i++) onB.push(await outcome(connectClient(b.baseUrl).createIframeToken(target, token)));
+    for (let i = 0; i < 11; i++) onB.push(await outcomeOf(connectClient(b.baseUrl).createIframeToken(target, token)));
     expect(onB).toEqual([...Array(10).fill("ok"), "RATE_LIMITED"]);
     // Reads keep working too.
     const { dashboard } = await connectClient(b.baseUrl).getDashboard({ tenantId: "tenant-1" }, token);
@@ -119,7 +111,7 @@ describe("a server whose Redis accepts connections but never answers", () => {
     const results: string[] = [];
     for (let i = 0; i < 11; i++) {
       const started = Date.now();
-      results.push(await outcome(client.createIframeToken(target, token)));
+      results.push(await outcomeOf(client.createIframeToken(target, token)));
       // A stalled Redis would hold the call until the test times out; the limiter gives up after 100 ms.
       expect(Date.now() - started).toBeLessThan(5_000);
     }

@@ -1,21 +1,12 @@
 import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { failureOf } from "../helpers/errors.js";
+import { failureOf, outcomeOf } from "../helpers/errors.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { bearer, callerToken, TEST_JWT_SECRET } from "../helpers/tokens.js";
 import { SHARED_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { connectClient, dashboardToMint } from "./setup.js";
 
-/** The outcome of each call: "ok" or the ErrorInfo reason. */
-async function outcome(call: Promise<unknown>): Promise<string> {
-  try {
-    await call;
-    return "ok";
-  } catch (err) {
-    return (await failureOf(Promise.reject(err))).reason;
-  }
-}
 
 describe("two server processes sharing one Redis and one database", () => {
   let db: TestDatabase;
@@ -53,7 +44,7 @@ describe("two server processes sharing one Redis and one database", () => {
     const caller = bearer(await callerToken({ org, admin: true, sub: "minter" }));
 
     const results: string[] = [];
-    for (let i = 0; i < 12; i++) results.push(await outcome(clients[i % 2]!.createIframeToken(target, caller)));
+    for (let i = 0; i < 12; i++) results.push(await outcomeOf(clients[i % 2]!.createIframeToken(target, caller)));
 
     expect(results.filter((r) => r === "ok")).toHaveLength(10);
     expect(results.slice(10)).toEqual(["RATE_LIMITED", "RATE_LIMITED"]);
@@ -89,7 +80,7 @@ describe("a server process without REDIS_URL", () => {
     const client = connectClient(server.baseUrl);
     const caller = bearer(await callerToken({ org: "org-solo", admin: true, sub: "solo" }));
     const results: string[] = [];
-    for (let i = 0; i < 3; i++) results.push(await outcome(client.createIframeToken(target, caller)));
+    for (let i = 0; i < 3; i++) results.push(await outcomeOf(client.createIframeToken(target, caller)));
     expect(results).toEqual(["ok", "ok", "RATE_LIMITED"]);
   });
 });

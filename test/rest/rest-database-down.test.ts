@@ -52,8 +52,10 @@ describe("REST answers when the database fails in a way nobody planned for", () 
   it("is a generic 500 SERVER_ERROR: no SQL, table names or stack in the answer", async () => {
     await queryDatabase(pg.url, "ALTER TABLE dashboards RENAME TO dashboards_hidden_for_test");
     try {
+      // t-1 may be answered from the replica's dashboard cache (nothing announced a change); a tenant
+      // with no dashboard is never cached, so its read reaches the broken table.
       for (const [method, path] of [
-        ["GET", "/api/v1/dashboards/t-1"],
+        ["GET", "/api/v1/dashboards/t-never-cached"],
         ["GET", "/api/v1/dashboards"],
         ["DELETE", "/api/v1/dashboards/t-1"],
       ] as const) {
