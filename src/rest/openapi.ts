@@ -186,6 +186,11 @@ export const openApiDocument = {
           workspace_id: ref("Id"),
           name: { type: "string", minLength: 1, maxLength: 200 },
           description: { type: ["string", "null"], maxLength: 2000 },
+          request_id: {
+            ...ref("Id"),
+            description:
+              "Makes the call safe to retry: a retry with the same request_id returns the original dashboard (201) instead of 409; a different request reusing it is 422.",
+          },
         },
       },
       CreateIframeTokenRequest: {

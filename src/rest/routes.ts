@@ -57,6 +57,8 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
           workspaceId: b.workspace_id as string,
           name: b.name as string,
           description: absentIfNull(b.description) as string | undefined,
+          // As on the RPC (AIP-155): a retry with the same id gets the original dashboard back.
+          requestId: absentIfNull(b.request_id) as string | undefined,
         });
         return success(toDashboardJson(created), 201, {
           location: `/api/v1/dashboards/${encodeURIComponent(created.tenantId)}`,
