@@ -1,7 +1,8 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
-import { DurationSchema } from "@bufbuild/protobuf/wkt";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { AnySchema, anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import type { ErrorReason, ServiceError } from "./service-error.js";
 
 /** The ErrorInfo domain of every error this service returns (AIP-193). */
@@ -63,24 +64,35 @@ export function serviceErrorToConnect(err: ServiceError): ConnectError {
   return new ConnectError(err.message, CODE_OF[err.reason], metadata, details, err);
 }
 
-/** The ErrorInfo for an error that carries only a code (raised by the framework, not by us). */
-export function errorInfoForCode(code: Code) {
-  return create(ErrorInfoSchema, { reason: REASON_OF_CODE[code] ?? "SERVER_ERROR", domain: ERROR_DOMAIN });
-}
+/** connect-es reports an undecodable request as INTERNAL; it is the caller's bad input. */
+const DECODE_FAILURE = /^(\[internal\] )?(parse binary|cannot decode|premature EOF|invalid UTF-?8)/i;
 
 /**
- * Gives a ConnectError raised by the framework itself its one ErrorInfo, so
- * clients can rely on every error carrying exactly one.
+ * Gives a ConnectError raised by the framework itself (or by a transport path
+ * before any interceptor) its one ErrorInfo, so clients can rely on every error
+ * carrying exactly one. An error that already has one is returned as it is.
  */
 export function withErrorInfo(err: ConnectError): ConnectError {
   if (err.findDetails(ErrorInfoSchema).length > 0) return err;
-  const reason = REASON_OF_CODE[err.code] ?? "SERVER_ERROR";
+  const code = err.code === Code.Internal && DECODE_FAILURE.test(err.rawMessage) ? Code.InvalidArgument : err.code;
+  const reason = REASON_OF_CODE[code] ?? "SERVER_ERROR";
   const message = reason === "SERVER_ERROR" ? "internal server error" : err.rawMessage;
   return new ConnectError(
     message,
-    reason === "SERVER_ERROR" ? Code.Internal : err.code,
+    reason === "SERVER_ERROR" ? Code.Internal : code,
     err.metadata,
     [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason, domain: ERROR_DOMAIN }) }],
     err,
   );
+}
+
+/** The google.rpc.Status of an error, as gRPC's grpc-status-details-bin carries it (unpadded base64). */
+export function grpcStatusDetails(err: ConnectError): string {
+  const details = err.details.map((d) =>
+    "desc" in d
+      ? anyPack(d.desc, create(d.desc, d.value))
+      : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value }),
+  );
+  const status = create(StatusSchema, { code: err.code, message: err.rawMessage, details });
+  return Buffer.from(toBinary(StatusSchema, status)).toString("base64").replace(/=+$/, "");
 }

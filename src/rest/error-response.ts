@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { ServiceError, type ErrorReason } from "../errors/service-error.js";
 import { isTransientDatabaseError } from "../store/transient-errors.js";
 import { failure, type RestResponse } from "./envelope.js";
-import { BodyTooLargeError } from "./read-body.js";
+import { BodyTooLargeError } from "../server/read-body.js";
 
 /** The guide's statuses, plus 409, 429 and 503 for what the guide did not have. */
 export const STATUS_OF: Record<ErrorReason, number> = {

@@ -8,7 +8,8 @@ import { failure, sendJson, type RestResponse } from "./envelope.js";
 import { errorToRest } from "./error-response.js";
 import type { PlainRequest } from "./http-types.js";
 import { openApiDocument } from "./openapi.js";
-import { parseJsonObject, readBody } from "./read-body.js";
+import { readBody } from "../server/read-body.js";
+import { parseJsonObject } from "./read-body.js";
 import { dashboardRoutes, type RestRoute } from "./routes.js";
 
 export const REST_PREFIX = "/api/";

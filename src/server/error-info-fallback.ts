@@ -1,17 +1,14 @@
-import { create, toBinary } from "@bufbuild/protobuf";
-import { anyPack } from "@bufbuild/protobuf/wkt";
-import { Code } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
-import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
-import { errorInfoForCode } from "../errors/connect-error.js";
+import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { grpcStatusDetails, withErrorInfo } from "../errors/connect-error.js";
 
 /**
  * Adds the ErrorInfo to an error response that lacks one, in the shape of the
  * call's protocol. Errors our interceptors see already have one; this covers
- * the few the framework raises while still decoding the request. It also
- * corrects one code: connect-es reports an undecodable binary request as
- * INTERNAL, but it is the caller's bad input, so INVALID_ARGUMENT.
+ * the few the framework raises while still decoding the request (and
+ * withErrorInfo reports an undecodable request as INVALID_ARGUMENT, not the
+ * INTERNAL connect-es gives it).
  */
 export async function ensureErrorInfo(req: UniversalServerRequest, res: UniversalServerResponse): Promise<UniversalServerResponse> {
   const contentType = req.header.get("content-type") ?? "";
@@ -19,21 +16,6 @@ export async function ensureErrorInfo(req: UniversalServerRequest, res: Universa
   if (contentType.startsWith("application/grpc")) return withGrpcFallback(res);
   return res.status === 200 ? res : rewriteConnectError(res);
 }
-
-const DECODE_FAILURE = /^(parse binary|cannot decode|premature EOF|invalid UTF-?8)/i;
-
-function callerFault(code: Code, message: string): Code {
-  return code === Code.Internal && DECODE_FAILURE.test(message) ? Code.InvalidArgument : code;
-}
-
-const CODE_OF_NAME: Record<string, Code> = Object.fromEntries(
-  Object.entries(Code)
-    .filter(([, v]) => typeof v === "number")
-    .map(([name, v]) => [name.replace(/[A-Z]/g, (c, i: number) => (i ? "_" : "") + c.toLowerCase()), v as Code]),
-);
-const NAME_OF_CODE = new Map(Object.entries(CODE_OF_NAME).map(([name, code]) => [code, name]));
-// The Connect protocol's HTTP status for each code (connect.build/docs/protocol#error-codes).
-const HTTP_STATUS: Partial<Record<Code, number>> = { [Code.InvalidArgument]: 400 };
 
 /** Gathers a (small, unary) body so it can be rewritten whole; Node frames the new length itself. */
 async function rewriteBody(res: UniversalServerResponse, rewrite: (bytes: Buffer) => Uint8Array): Promise<UniversalServerResponse> {
@@ -49,31 +31,28 @@ async function rewriteBody(res: UniversalServerResponse, rewrite: (bytes: Buffer
 async function rewriteConnectError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
   let status = res.status;
   const rewritten = await rewriteBody(res, (bytes) => {
-    let error: { code?: string; message?: string; details?: { type: string; value: string }[] };
+    let error: ConnectError;
     try {
-      error = JSON.parse(bytes.toString("utf8")) as typeof error;
+      error = errorFromJsonBytes(bytes, undefined, new ConnectError("not a Connect error body"));
     } catch {
       return bytes;
     }
-    if (error.details?.some((d) => d.type === ErrorInfoSchema.typeName)) return bytes;
-    const code = callerFault(CODE_OF_NAME[error.code ?? ""] ?? Code.Unknown, error.message ?? "");
-    status = HTTP_STATUS[code] ?? status;
-    const value = Buffer.from(toBinary(ErrorInfoSchema, errorInfoForCode(code))).toString("base64").replace(/=+$/, "");
-    const details = [...(error.details ?? []), { type: ErrorInfoSchema.typeName, value }];
-    return Buffer.from(JSON.stringify({ ...error, code: NAME_OF_CODE.get(code) ?? error.code, details }));
+    const completed = withErrorInfo(error);
+    if (completed === error) return bytes;
+    status = codeToHttpStatus(completed.code);
+    return errorToJsonBytes(completed, {});
   });
   return { ...rewritten, status };
 }
 
-/** Completes a gRPC status (in headers or trailers) with google.rpc.Status details when it has none. */
+/** Completes a gRPC status (in headers or trailers) with its ErrorInfo when it has none. */
 function addStatusDetails(headers: Headers): void {
-  const message = decodeURIComponent(headers.get("grpc-message") ?? "");
-  const original = Number(headers.get("grpc-status") ?? "0");
-  if (original === 0 || headers.has("grpc-status-details-bin")) return;
-  const code = callerFault(original as Code, message);
-  headers.set("grpc-status", String(code));
-  const status = create(StatusSchema, { code, message, details: [anyPack(ErrorInfoSchema, errorInfoForCode(code))] });
-  headers.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)).toString("base64").replace(/=+$/, ""));
+  const code = Number(headers.get("grpc-status") ?? "0");
+  if (code === 0 || headers.has("grpc-status-details-bin")) return;
+  const completed = withErrorInfo(new ConnectError(decodeURIComponent(headers.get("grpc-message") ?? ""), code as Code));
+  headers.set("grpc-status", String(completed.code));
+  headers.set("grpc-message", encodeURIComponent(completed.rawMessage));
+  headers.set("grpc-status-details-bin", grpcStatusDetails(completed));
 }
 
 function withGrpcFallback(res: UniversalServerResponse): UniversalServerResponse {

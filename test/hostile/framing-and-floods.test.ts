@@ -124,6 +124,25 @@ describe("broken gRPC framing", () => {
   });
 });
 
+describe("broken Connect requests the general adapter answers", () => {
+  it("a Connect GET with an undecodable message, or a gzip body that is not gzip, is INVALID_ARGUMENT with an ErrorInfo", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const get = await fetch(`${server.baseUrl}${PATH}?connect=v1&encoding=json&message=%7Bnot-json`, { headers: auth });
+    const badGzip = await fetch(server.baseUrl + PATH, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json", "content-encoding": "gzip" },
+      body: "definitely not gzip",
+    });
+    for (const res of [get, badGzip]) {
+      expect(res.status).toBe(400);
+      const json = (await res.json()) as { code: string; details: { type: string }[] };
+      expect(json.code).toBe("invalid_argument");
+      expect(json.details.filter((d) => d.type === "google.rpc.ErrorInfo")).toHaveLength(1);
+    }
+    await stillServes();
+  });
+});
+
 describe("floods and garbage on the port", () => {
   it("a million-element JSON array is refused, and the server stays up", async () => {
     const body = `{"tenantId":[${"0,".repeat(999_999)}0]}`;

@@ -3,7 +3,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { ServiceError, type ErrorReason } from "../../src/errors/service-error.js";
 import { errorToRest } from "../../src/rest/error-response.js";
-import { BodyTooLargeError } from "../../src/rest/read-body.js";
+import { BodyTooLargeError } from "../../src/server/read-body.js";
 
 /** A real pino logger writing into an array, to see what would be logged. */
 function capturingLogger() {

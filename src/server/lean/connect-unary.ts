@@ -6,9 +6,8 @@ import { fromBinary, fromJson, toBinary, toJsonString, type DescMessage, type Js
 import { Code, ConnectError } from "@connectrpc/connect";
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
-import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
-import { errorInfoForCode } from "../../errors/connect-error.js";
-import { leanHandlerContext, readBody, unaryRoutes, type LeanPathOptions, type UnaryRoute } from "./unary-calls.js";
+import { withErrorInfo } from "../../errors/connect-error.js";
+import { leanHandlerContext, readMessageBody, unaryRoutes, type LeanPathOptions, type UnaryRoute } from "./unary-calls.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -53,7 +52,7 @@ function formatOf(contentType: string | undefined): "json" | "binary" | undefine
 async function serve(route: UnaryRoute, format: "json" | "binary", req: Request, res: Response, options: LeanPathOptions) {
   const contentType = format === "json" ? "application/json" : "application/proto";
   try {
-    const body = await readBody(req, options.readMaxBytes);
+    const body = await readMessageBody(req, options.readMaxBytes);
     const input = parseMessage(route.method.input, format, body);
     const url = `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url}`;
     const context = leanHandlerContext(route, "connect", url, req.headers, options.contextValues(req));
@@ -107,11 +106,10 @@ function respondError(res: Response, err: ConnectError): void {
     res.destroy();
     return;
   }
-  const hasErrorInfo = err.details.some((d) => ("desc" in d ? d.desc.typeName : d.type) === ErrorInfoSchema.typeName);
-  if (!hasErrorInfo) err.details.push({ desc: ErrorInfoSchema, value: errorInfoForCode(err.code) });
-  const body = errorToJsonBytes(err, {});
+  const completed = withErrorInfo(err);
+  const body = errorToJsonBytes(completed, {});
   const headers: Record<string, string> = { "content-type": "application/json", "content-length": String(body.length) };
-  for (const [k, v] of err.metadata) headers[k] = v;
-  (res as http.ServerResponse).writeHead(codeToHttpStatus(err.code), headers);
+  for (const [k, v] of completed.metadata) headers[k] = v;
+  (res as http.ServerResponse).writeHead(codeToHttpStatus(completed.code), headers);
   res.end(body);
 }

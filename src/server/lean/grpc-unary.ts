@@ -1,9 +1,9 @@
 import http2 from "node:http2";
-import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
-import { StatusSchema } from "../../../gen/google/rpc/status_pb.js";
-import { detailsWithErrorInfo, leanHandlerContext, readBody, unaryRoutes, type LeanPathOptions, type UnaryRoute } from "./unary-calls.js";
+import { grpcStatusDetails, withErrorInfo } from "../../errors/connect-error.js";
+import { leanHandlerContext, readMessageBody, unaryRoutes, type LeanPathOptions, type UnaryRoute } from "./unary-calls.js";
 
 export type GrpcUnaryPath = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
 
@@ -28,7 +28,7 @@ export function createGrpcUnaryPath(options: LeanPathOptions): GrpcUnaryPath {
 
 async function serve(route: UnaryRoute, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, options: LeanPathOptions) {
   try {
-    const body = await readBody(req, options.readMaxBytes + 5);
+    const body = await readMessageBody(req, options.readMaxBytes + 5);
     const input = parseUnaryFrame(route.method.input, body, options.readMaxBytes);
     const url = `http://${req.headers[":authority"] ?? "localhost"}${req.url}`;
     const context = leanHandlerContext(route, "grpc", url, req.headers, options.contextValues(req));
@@ -70,15 +70,15 @@ function respondError(res: http2.Http2ServerResponse, err: ConnectError): void {
     if (!res.stream.destroyed) res.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
     return;
   }
-  const status = create(StatusSchema, { code: err.code, message: err.rawMessage, details: detailsWithErrorInfo(err) });
+  const completed = withErrorInfo(err);
   const headers: http2.OutgoingHttpHeaders = { "content-type": "application/grpc+proto" };
-  for (const [k, v] of err.metadata) headers[k] = v;
+  for (const [k, v] of completed.metadata) headers[k] = v;
   res.writeHead(200, headers);
   // Node's compatibility response always ends with a trailers frame, so the status goes there.
   res.addTrailers({
-    "grpc-status": String(err.code),
-    "grpc-message": encodeURIComponent(err.rawMessage),
-    "grpc-status-details-bin": Buffer.from(toBinary(StatusSchema, status)).toString("base64").replace(/=+$/, ""),
+    "grpc-status": String(completed.code),
+    "grpc-message": encodeURIComponent(completed.rawMessage),
+    "grpc-status-details-bin": grpcStatusDetails(completed),
   });
   res.end();
 }

@@ -1,7 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http";
-import type { Readable } from "node:stream";
-import { create, type DescMethodUnary, type DescService } from "@bufbuild/protobuf";
-import { AnySchema, anyPack, type Any } from "@bufbuild/protobuf/wkt";
+import type { DescMethodUnary, DescService } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -12,8 +10,7 @@ import {
   type MethodImplSpec,
   type ServiceImpl,
 } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../../gen/google/rpc/error_details_pb.js";
-import { errorInfoForCode } from "../../errors/connect-error.js";
+import { BodyTooLargeError, readBody } from "../read-body.js";
 import { LightHeaders } from "./light-headers.js";
 
 /**
@@ -86,36 +83,12 @@ export function leanHandlerContext(
   };
 }
 
-/** The whole request body, refused with RESOURCE_EXHAUSTED past limit bytes. */
-export function readBody(req: Readable, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.off("data", onData);
-        req.resume();
-        reject(new ConnectError(`message is larger than the ${limit}-byte limit`, Code.ResourceExhausted));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
-}
-
-/** The error's details as google.protobuf.Any, with the ErrorInfo every error carries. */
-export function detailsWithErrorInfo(err: ConnectError): Any[] {
-  const details = err.details.map((d) =>
-    "desc" in d
-      ? anyPack(d.desc, create(d.desc, d.value))
-      : create(AnySchema, { typeUrl: `type.googleapis.com/${d.type}`, value: d.value }),
-  );
-  if (!details.some((d) => d.typeUrl.endsWith(`/${ErrorInfoSchema.typeName}`))) {
-    details.push(anyPack(ErrorInfoSchema, errorInfoForCode(err.code)));
+/** The whole request body; past limit bytes it is RESOURCE_EXHAUSTED, as connect-node answers readMaxBytes. */
+export async function readMessageBody(req: Parameters<typeof readBody>[0], limit: number): Promise<Buffer> {
+  try {
+    return await readBody(req, limit);
+  } catch (err) {
+    if (err instanceof BodyTooLargeError) throw new ConnectError(err.message, Code.ResourceExhausted);
+    throw new ConnectError("the request body could not be read", Code.InvalidArgument, undefined, undefined, err);
   }
-  return details;
 }
