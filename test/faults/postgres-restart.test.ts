@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { callerToken } from "../helpers/tokens.js";
-import { startPrivatePostgres, type PrivatePostgres } from "../ops/private-postgres.js";
-import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad, expectNothingLostOrHalfWritten } from "./support.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
+import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad, expectNothingLostOrHalfWritten, createLoadFigures } from "./support.js";
 
 // A PostgreSQL of this file's own: it is stopped and started under load (the shared one never is).
 let pg: PrivatePostgres;
@@ -48,14 +48,7 @@ describe("PostgreSQL restarted in the middle of a create load", () => {
     const store = await checkStore(pg.url, org, result.acknowledged);
     const recovery = recoveryMs(result.attempts, backAt);
     recordFigures("postgres-restart", {
-      workers: 8,
-      attempts: result.attempts.length,
-      acknowledged: result.acknowledged.size,
-      found: store.acknowledgedFound,
-      dashboardsInDatabase: store.dashboards,
-      abandoned: result.abandoned.length,
-      retriesWithSameRequestId: result.retries,
-      retriesAnsweredWithTheEarlierResult: result.replayedAfterFailure,
+      ...createLoadFigures(8, result, store),
       outageMs: backAt - stoppedAt,
       codesDuringOutage: countCodes(during),
       codesOverall: countCodes(result.attempts),

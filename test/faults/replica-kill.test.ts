@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { callerToken } from "../helpers/tokens.js";
-import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad, expectNothingLostOrHalfWritten } from "./support.js";
+import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad, expectNothingLostOrHalfWritten, createLoadFigures } from "./support.js";
 
 // Two replicas on one database; one is killed with SIGKILL (no drain, no goodbye) under load.
 let db: TestDatabase;
@@ -41,14 +41,7 @@ describe("kill -9 of one of two replicas in the middle of a create load", () => 
     const afterKill = result.attempts.filter((x) => x.endedAt >= killedAt);
     const store = await checkStore(db.url, org, result.acknowledged);
     recordFigures("replica-kill", {
-      workers: 8,
-      attempts: result.attempts.length,
-      acknowledged: result.acknowledged.size,
-      found: store.acknowledgedFound,
-      dashboardsInDatabase: store.dashboards,
-      abandoned: result.abandoned.length,
-      retriesWithSameRequestId: result.retries,
-      retriesAnsweredWithTheEarlierResult: result.replayedAfterFailure,
+      ...createLoadFigures(8, result, store),
       codesAfterKill: countCodes(afterKill),
       maxLatencyAfterKillMs: maxLatency(afterKill),
       firstSuccessAfterKillMs: recoveryMs(result.attempts, killedAt),

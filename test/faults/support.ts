@@ -200,6 +200,20 @@ const FIGURES_DIR = fileURLToPath(new URL("../../data/reliability/", import.meta
  * (data/ is gitignored; one file per scenario so parallel test files never race),
  * where docs/reliability.md takes them from.
  */
+/** The figures every create-load scenario reports: what was tried, acknowledged and found. */
+export function createLoadFigures(workers: number, result: CreateLoadResult, store: StoreCheck): Record<string, unknown> {
+  return {
+    workers,
+    attempts: result.attempts.length,
+    acknowledged: result.acknowledged.size,
+    found: store.acknowledgedFound,
+    dashboardsInDatabase: store.dashboards,
+    abandoned: result.abandoned.length,
+    retriesWithSameRequestId: result.retries,
+    retriesAnsweredWithTheEarlierResult: result.replayedAfterFailure,
+  };
+}
+
 export function recordFigures(scenario: string, figures: Record<string, unknown>): void {
   console.log(`[figures] ${scenario}: ${JSON.stringify(figures)}`);
   mkdirSync(FIGURES_DIR, { recursive: true });

@@ -8,7 +8,7 @@ import { databaseReadiness } from "../../src/store/readiness.js";
 import { postgresSql } from "../../src/store/sql.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { startPrivatePostgres, type PrivatePostgres } from "./private-postgres.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
 
 const SERVICE = "dashboard.v1.DashboardService";
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startPrivatePostgres, type PrivatePostgres } from "../ops/private-postgres.js";
+import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
 import { queryDatabase } from "../helpers/postgres.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { callerToken } from "../helpers/tokens.js";
