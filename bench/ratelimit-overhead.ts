@@ -89,10 +89,13 @@ async function limiterAlone(): Promise<void> {
     const limiter = make();
     if (name === "Redis") {
       const deadline = Date.now() + 5000;
-      while (limiter.health().redisHealthy !== true && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (limiter.health().redisHealthy !== true && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       if (limiter.health().redisHealthy !== true) throw new Error(`Redis at ${REDIS_URL} is not reachable`);
     }
-    console.log(`${name.padEnd(18)} sequential: ${await sequential(limiter, N)}; 64 concurrent: ${await concurrent(limiter, N, 64)}`);
+    console.log(
+      `${name.padEnd(18)} sequential: ${await sequential(limiter, N)}; 64 concurrent: ${await concurrent(limiter, N, 64)}`,
+    );
     await limiter.close();
   }
 }
@@ -104,7 +107,11 @@ async function endToEnd(): Promise<void> {
     ["in-process", {}],
     ["Redis", { REDIS_URL }],
   ] as const) {
-    const server = await startTestServer({ ...env, RATE_LIMIT_REDIS_KEY_PREFIX: prefix, RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH });
+    const server = await startTestServer({
+      ...env,
+      RATE_LIMIT_REDIS_KEY_PREFIX: prefix,
+      RATE_LIMIT_DEFAULT_PER_MINUTE: HIGH,
+    });
     try {
       const token = await callerToken({ org: "bench", admin: true, sub: "e2e" });
       const call = () =>

@@ -51,19 +51,26 @@ const db = await createTestDatabase();
 const children: ChildProcess[] = [];
 let service: ServerProcess | undefined;
 try {
-  service = await spawnServer({
-    NODE_ENV: "production",
-    DATABASE_URL: db.url,
-    REDIS_URL,
-    RATE_LIMIT_REDIS_KEY_PREFIX: `bench:${Date.now()}`,
-    AUTH_JWT_SECRET: TEST_JWT_SECRET,
-    LOG_LEVEL: "warn",
-    // The limiter still runs on every call (one Redis round trip); its budgets are just out of reach.
-    RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000000",
-    RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000000",
-  }, 30_000, "build");
+  service = await spawnServer(
+    {
+      NODE_ENV: "production",
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      RATE_LIMIT_REDIS_KEY_PREFIX: `bench:${Date.now()}`,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      LOG_LEVEL: "warn",
+      // The limiter still runs on every call (one Redis round trip); its budgets are just out of reach.
+      RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000000",
+      RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000000",
+    },
+    30_000,
+    "build",
+  );
   const token = await callerToken({ org: "bench-org", admin: true, sub: "bench", expiresIn: 24 * 3600 });
-  const client = createClient(DashboardService, createConnectTransport({ baseUrl: service.baseUrl, httpVersion: "1.1" }));
+  const client = createClient(
+    DashboardService,
+    createConnectTransport({ baseUrl: service.baseUrl, httpVersion: "1.1" }),
+  );
   const auth = { headers: { authorization: `Bearer ${token}` } };
   const { dashboard } = await client.createDashboard(
     { tenantId: "bench-tenant", workspaceId: "bench-workspace", name: "Benchmark dashboard" },
@@ -71,17 +78,26 @@ try {
   );
   // A sanity check that every protocol path answers correctly before it is timed.
   await client.getDashboard({ tenantId: "bench-tenant" }, auth);
-  await client.createIframeToken({ tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id }, auth);
+  await client.createIframeToken(
+    { tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id },
+    auth,
+  );
 
   const grpcJs = await startBaseline("bench/baselines/grpc-js-constant.ts");
   const bareHttp = await startBaseline("bench/baselines/http-constant.ts");
 
   const getPath = "/dashboard.v1.DashboardService/GetDashboard";
-  const getBody = grpcFrame(toBinary(GetDashboardRequestSchema, create(GetDashboardRequestSchema, { tenantId: "bench-tenant" })));
+  const getBody = grpcFrame(
+    toBinary(GetDashboardRequestSchema, create(GetDashboardRequestSchema, { tenantId: "bench-tenant" })),
+  );
   const mintBody = grpcFrame(
     toBinary(
       CreateIframeTokenRequestSchema,
-      create(CreateIframeTokenRequestSchema, { tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id }),
+      create(CreateIframeTokenRequestSchema, {
+        tenantId: "bench-tenant",
+        workspaceId: "bench-workspace",
+        dashboardId: dashboard!.id,
+      }),
     ),
   );
   const jsonBody = Buffer.from(JSON.stringify({ tenantId: "bench-tenant" }));
@@ -100,7 +116,9 @@ try {
     "gRPC CreateIframeToken: service": [],
   };
   for (let round = 0; round < rounds; round++) {
-    scenarios["gRPC GetDashboard: service"]!.push(await load({ url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }));
+    scenarios["gRPC GetDashboard: service"]!.push(
+      await load({ url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }),
+    );
     scenarios["gRPC GetDashboard: bare grpc-js"]!.push(
       await load({ url: `http://127.0.0.1:${grpcJs.port}${getPath}`, body: getBody, headers: grpcHeaders(token) }),
     );
@@ -108,10 +126,22 @@ try {
       await load({ url: service.baseUrl + getPath, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
     );
     scenarios["JSON (HTTP/1.1): bare node:http"]!.push(
-      await load({ url: `http://127.0.0.1:${bareHttp.port}${getPath}`, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
+      await load(
+        {
+          url: `http://127.0.0.1:${bareHttp.port}${getPath}`,
+          body: jsonBody,
+          headers: jsonHeaders(true),
+          extra: ["--h1"],
+        },
+        H1,
+      ),
     );
     scenarios["gRPC CreateIframeToken: service"]!.push(
-      await load({ url: `${service.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`, body: mintBody, headers: grpcHeaders(token) }),
+      await load({
+        url: `${service.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`,
+        body: mintBody,
+        headers: grpcHeaders(token),
+      }),
     );
   }
 
@@ -149,7 +179,13 @@ try {
   // Soak: reads at full speed while the service's resident memory is sampled every second.
   const rss: number[] = [];
   const sampler = setInterval(() => void residentMb(service!.child.pid!).then((mb) => rss.push(mb)), 1000);
-  const soak = await h2load({ ...H2, url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token), durationSeconds: soakSeconds });
+  const soak = await h2load({
+    ...H2,
+    url: service.baseUrl + getPath,
+    body: getBody,
+    headers: grpcHeaders(token),
+    durationSeconds: soakSeconds,
+  });
   clearInterval(sampler);
 
   const avg = (name: string) => mean(scenarios[name]!.map((r) => r.rps));
@@ -158,15 +194,28 @@ try {
     jsonVsNodeHttp: avg("Connect JSON GetDashboard (HTTP/1.1): service") / avg("JSON (HTTP/1.1): bare node:http"),
     mintVsGrpcRead: avg("gRPC CreateIframeToken: service") / avg("gRPC GetDashboard: service"),
   };
-  const failures = [...Object.values(scenarios).flat(), atHalf.grpc, atHalf.json, soak].reduce((n, r) => n + r.failed, 0);
+  const failures = [...Object.values(scenarios).flat(), atHalf.grpc, atHalf.json, soak].reduce(
+    (n, r) => n + r.failed,
+    0,
+  );
   const result = {
     when: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: {
+      cpus: cpus().length,
+      cpu: cpus()[0]?.model,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+    },
     load: { h2: H2, h1: H1, seconds: smoke ? "200 requests" : seconds, rounds },
     scenarios: Object.fromEntries(
       Object.entries(scenarios).map(([name, runs]) => [
         name,
-        { rps: runs.map((r) => Math.round(r.rps)), p50Ms: runs.map((r) => r.p50Ms), p99Ms: runs.map((r) => r.p99Ms), bytesPerResponse: runs[0]?.bytesPerResponse },
+        {
+          rps: runs.map((r) => Math.round(r.rps)),
+          p50Ms: runs.map((r) => r.p50Ms),
+          p99Ms: runs.map((r) => r.p99Ms),
+          bytesPerResponse: runs[0]?.bytesPerResponse,
+        },
       ]),
     ),
     ratios,
@@ -175,7 +224,11 @@ try {
       grpc: { rps: Math.round(atHalf.grpc.rps), p50Ms: atHalf.grpc.p50Ms, p99Ms: atHalf.grpc.p99Ms },
       json: { rps: Math.round(atHalf.json.rps), p50Ms: atHalf.json.p50Ms, p99Ms: atHalf.json.p99Ms },
     },
-    soak: { seconds: soakSeconds, rps: Math.round(soak.rps), rssMb: { first: rss[0], last: rss.at(-1), max: Math.max(...rss) } },
+    soak: {
+      seconds: soakSeconds,
+      rps: Math.round(soak.rps),
+      rssMb: { first: rss[0], last: rss.at(-1), max: Math.max(...rss) },
+    },
     failures,
   };
   printTable(result);
@@ -228,7 +281,10 @@ function printTable(r: {
   }
   lines.push("", "| ratio | value |", "| --- | ---: |");
   for (const [name, v] of Object.entries(r.ratios)) lines.push(`| ${name} | ${f(v)} |`);
-  lines.push("", `server-side, the half-peak reads answered within 5 ms: ${(100 * r.serverSideReadsUnder5ms).toFixed(2)}%`);
+  lines.push(
+    "",
+    `server-side, the half-peak reads answered within 5 ms: ${(100 * r.serverSideReadsUnder5ms).toFixed(2)}%`,
+  );
   lines.push("", `soak ${r.soak.seconds}s at ${r.soak.rps} req/s: RSS ${JSON.stringify(r.soak.rssMb)} MB`);
   process.stdout.write(`${lines.join("\n")}\n`);
 }

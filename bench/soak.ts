@@ -87,7 +87,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
   }
   // Every tenant name of an organization, to tell a limited caller's grant from the rest of its org.
-  const tenantsOf = new Map(orgs.map((org) => [org, new Set(callers.filter((c) => c.org === org).flatMap((c) => c.tenants))]));
+  const tenantsOf = new Map(
+    orgs.map((org) => [org, new Set(callers.filter((c) => c.org === org).flatMap((c) => c.tenants))]),
+  );
 
   /** org → tenant → dashboard id, for every create acknowledged and not since deleted. */
   const model = new Map<string, Map<string, string>>(orgs.map((org) => [org, new Map()]));
@@ -139,12 +141,18 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
   }
 
-  const checkDashboard = (caller: Caller, where: string, d: { organizationId: string; tenantId: string } | undefined) => {
+  const checkDashboard = (
+    caller: Caller,
+    where: string,
+    d: { organizationId: string; tenantId: string } | undefined,
+  ) => {
     if (!d) return;
-    if (d.organizationId !== caller.org) note(report.leaks, `${where}: ${caller.sub} got organization ${d.organizationId}`);
+    if (d.organizationId !== caller.org)
+      note(report.leaks, `${where}: ${caller.sub} got organization ${d.organizationId}`);
     const ownOrgTenant = tenantsOf.get(caller.org)!.has(d.tenantId);
     if (!ownOrgTenant) note(report.leaks, `${where}: ${caller.sub} got tenant ${d.tenantId} of another organization`);
-    if (!caller.admin && !caller.tenants.includes(d.tenantId)) note(report.leaks, `${where}: ${caller.sub} got tenant ${d.tenantId} outside its grant`);
+    if (!caller.admin && !caller.tenants.includes(d.tenantId))
+      note(report.leaks, `${where}: ${caller.sub} got tenant ${d.tenantId} outside its grant`);
   };
 
   const worker = async (caller: Caller, stopAt: number) => {
@@ -154,16 +162,26 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const existing = mine.get(tenantId);
       const roll = randomInt(100);
       if (roll < 30) {
-        const request = { tenantId, workspaceId: "ws-1", name: `${caller.org} board ${tenantId}`, requestId: randomUUID() };
-        const r = await call("create", (c) => c.createDashboard(request, { headers: caller.headers, timeoutMs: 10_000 }));
+        const request = {
+          tenantId,
+          workspaceId: "ws-1",
+          name: `${caller.org} board ${tenantId}`,
+          requestId: randomUUID(),
+        };
+        const r = await call("create", (c) =>
+          c.createDashboard(request, { headers: caller.headers, timeoutMs: 10_000 }),
+        );
         if ("ok" in r) {
           checkDashboard(caller, "create", r.ok.dashboard);
           if (existing) note(report.unexpected, `create of existing ${tenantId} succeeded`);
           mine.set(tenantId, r.ok.dashboard!.id);
           report.acknowledgedCreates++;
-        } else if (!(r.code === Code.AlreadyExists && existing)) note(report.unexpected, `create ${tenantId}: ${Code[r.code]}`);
+        } else if (!(r.code === Code.AlreadyExists && existing))
+          note(report.unexpected, `create ${tenantId}: ${Code[r.code]}`);
       } else if (roll < 50) {
-        const r = await call("get", (c) => c.getDashboard({ tenantId }, { headers: caller.headers, timeoutMs: 10_000 }));
+        const r = await call("get", (c) =>
+          c.getDashboard({ tenantId }, { headers: caller.headers, timeoutMs: 10_000 }),
+        );
         if ("ok" in r) {
           checkDashboard(caller, "get", r.ok.dashboard);
           if (r.ok.dashboard!.id !== existing) report.staleReads++;
@@ -171,24 +189,40 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           if (existing) report.staleReads++;
         } else note(report.unexpected, `get ${tenantId}: ${Code[r.code]}`);
       } else if (roll < 70) {
-        const r = await call("list", (c) => c.listDashboards({ pageSize: 50 }, { headers: caller.headers, timeoutMs: 10_000 }));
+        const r = await call("list", (c) =>
+          c.listDashboards({ pageSize: 50 }, { headers: caller.headers, timeoutMs: 10_000 }),
+        );
         if ("ok" in r) for (const d of r.ok.dashboards) checkDashboard(caller, "list", d);
         else note(report.unexpected, `list: ${Code[r.code]}`);
       } else if (roll < 88) {
         if (!existing) continue;
         const request = { tenantId, workspaceId: "ws-1", dashboardId: existing };
-        const r = await call("mint", (c) => c.createIframeToken(request, { headers: caller.headers, timeoutMs: 10_000 }));
+        const r = await call("mint", (c) =>
+          c.createIframeToken(request, { headers: caller.headers, timeoutMs: 10_000 }),
+        );
         if ("ok" in r) {
           report.mintedTokens++;
-          const claims = JSON.parse(Buffer.from(r.ok.token.split(".")[1]!, "base64url").toString()) as Record<string, unknown>;
-          if (claims.organization_id !== caller.org || claims.tenant_id !== tenantId || claims.dashboard_id !== existing)
+          const claims = JSON.parse(Buffer.from(r.ok.token.split(".")[1]!, "base64url").toString()) as Record<
+            string,
+            unknown
+          >;
+          if (
+            claims.organization_id !== caller.org ||
+            claims.tenant_id !== tenantId ||
+            claims.dashboard_id !== existing
+          )
             note(report.leaks, `mint: ${caller.sub} got claims ${JSON.stringify(claims)}`);
-          const v = await call("verify", (c) => c.verifyIframeToken({ token: r.ok.token }, { headers: caller.headers, timeoutMs: 10_000 }));
-          if ("ok" in v && v.ok.claims?.organizationId !== caller.org) note(report.leaks, `verify: ${caller.sub} got organization ${v.ok.claims?.organizationId}`);
+          const v = await call("verify", (c) =>
+            c.verifyIframeToken({ token: r.ok.token }, { headers: caller.headers, timeoutMs: 10_000 }),
+          );
+          if ("ok" in v && v.ok.claims?.organizationId !== caller.org)
+            note(report.leaks, `verify: ${caller.sub} got organization ${v.ok.claims?.organizationId}`);
         } else if (r.code !== Code.NotFound) note(report.unexpected, `mint ${tenantId}: ${Code[r.code]}`);
       } else {
         if (!existing) continue;
-        const r = await call("delete", (c) => c.deleteDashboard({ tenantId }, { headers: caller.headers, timeoutMs: 10_000 }));
+        const r = await call("delete", (c) =>
+          c.deleteDashboard({ tenantId }, { headers: caller.headers, timeoutMs: 10_000 }),
+        );
         if ("ok" in r) {
           mine.delete(tenantId);
           report.acknowledgedDeletes++;
@@ -214,19 +248,25 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const seen = new Set<string>();
   for (const row of rows) {
     const expected = model.get(row.organization_id)?.get(row.tenant_id);
-    if (expected !== row.id) note(report.databaseMismatches, `database has ${row.organization_id}/${row.tenant_id}=${row.id}, model ${expected ?? "nothing"}`);
+    if (expected !== row.id)
+      note(
+        report.databaseMismatches,
+        `database has ${row.organization_id}/${row.tenant_id}=${row.id}, model ${expected ?? "nothing"}`,
+      );
     seen.add(`${row.organization_id}/${row.tenant_id}`);
   }
   for (const [org, tenants] of model)
     for (const [tenant, id] of tenants)
-      if (!seen.has(`${org}/${tenant}`)) note(report.databaseMismatches, `acknowledged ${org}/${tenant}=${id} is missing`);
+      if (!seen.has(`${org}/${tenant}`))
+        note(report.databaseMismatches, `acknowledged ${org}/${tenant}=${id} is missing`);
   const [half] = await queryDatabase<{ n: number }>(
     o.databaseUrl,
     `SELECT count(*)::int AS n FROM dashboards d WHERE d.organization_id = ANY($1) AND
        (SELECT count(*) FROM audit_events a WHERE a.organization_id = d.organization_id AND a.action = 'DASHBOARD_CREATED' AND a.dashboard_id = d.id::text) <> 1`,
     [orgs],
   );
-  if (half!.n > 0) note(report.databaseMismatches, `${half!.n} dashboards without exactly one DASHBOARD_CREATED audit event`);
+  if (half!.n > 0)
+    note(report.databaseMismatches, `${half!.n} dashboards without exactly one DASHBOARD_CREATED audit event`);
   return report;
 }
 
@@ -289,7 +329,9 @@ async function main(): Promise<void> {
       tenantsPerCaller: Number(values.tenants),
     });
     held = soakHeld(report);
-    console.log(JSON.stringify({ ...report, held, loaderPeakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }, null, 2));
+    console.log(
+      JSON.stringify({ ...report, held, loaderPeakRssMiB: Math.round(process.resourceUsage().maxRSS / 1024) }, null, 2),
+    );
   } finally {
     await replicas.stop();
   }

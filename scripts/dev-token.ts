@@ -22,7 +22,8 @@ if (!values.org) {
   process.stderr.write("usage: npm run token -- --org ORG [--admin] [--tenant ID ...] [--sub NAME] [--ttl SECONDS]\n");
   process.exit(2);
 }
-const secret = process.env.AUTH_JWT_SECRET || (await loadOrCreateDevSecret(`${process.env.DATA_DIR || "./data"}/dev-auth-secret`));
+const secret =
+  process.env.AUTH_JWT_SECRET || (await loadOrCreateDevSecret(`${process.env.DATA_DIR || "./data"}/dev-auth-secret`));
 let jwt = new SignJWT({
   organization_id: values.org,
   roles: values.admin ? ["admin"] : [],

@@ -9,7 +9,10 @@ import { create, toJsonString } from "@bufbuild/protobuf";
 import { GetDashboardResponseSchema } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { sampleDashboard } from "./sample.js";
 
-const body = toJsonString(GetDashboardResponseSchema, create(GetDashboardResponseSchema, { dashboard: sampleDashboard() }));
+const body = toJsonString(
+  GetDashboardResponseSchema,
+  create(GetDashboardResponseSchema, { dashboard: sampleDashboard() }),
+);
 const server = http.createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
   req.resume();
   req.on("end", () => {

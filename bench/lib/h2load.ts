@@ -41,19 +41,25 @@ export async function h2load(o: H2loadOptions): Promise<LoadResult> {
     const logFile = join(dir, "log.tsv");
     await writeFile(bodyFile, o.body);
     const args = [
-      "-c", String(o.connections),
-      "-m", String(o.streams),
-      "-d", bodyFile,
+      "-c",
+      String(o.connections),
+      "-m",
+      String(o.streams),
+      "-d",
+      bodyFile,
       `--log-file=${logFile}`,
       ...Object.entries(o.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
-      ...(o.durationSeconds ? ["-D", String(o.durationSeconds), `--warm-up-time=${o.warmupSeconds ?? 1}`] : ["-n", String(o.requests ?? 1000)]),
+      ...(o.durationSeconds
+        ? ["-D", String(o.durationSeconds), `--warm-up-time=${o.warmupSeconds ?? 1}`]
+        : ["-n", String(o.requests ?? 1000)]),
       ...(o.rpsPerConnection ? [`--rps=${o.rpsPerConnection}`] : []),
       ...(o.extra ?? []),
       o.url,
     ];
     const { stdout } = await run("h2load", args, { maxBuffer: 16 * 1024 * 1024 });
     const rps = Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout)?.[1]);
-    const requests = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
+    const requests =
+      /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
     const traffic = /traffic: .*?\((\d+)\) total, .*?\((\d+)\) headers.*?, .*?\((\d+)\) data/.exec(stdout);
     if (!requests || Number.isNaN(rps)) throw new Error(`cannot read h2load output:\n${stdout}`);
     const succeeded = Number(requests[4]);

@@ -66,7 +66,13 @@ async function run(send: Sender, rate: number, seconds: number): Promise<OpenLoo
     tick();
   });
   const elapsed = (performance.now() - start) / 1000;
-  return { rps: total / elapsed, sent: total, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99) };
+  return {
+    rps: total / elapsed,
+    sent: total,
+    failed,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+  };
 }
 
 type Sender = (() => Promise<boolean>) & { close(): Promise<void> };
@@ -102,10 +108,14 @@ function h1Sender(o: OpenLoopOptions): Sender {
   const url = new URL(o.path, o.baseUrl);
   const send = () =>
     new Promise<boolean>((resolve) => {
-      const req = http.request(url, { method: "POST", agent, headers: { ...o.headers, "content-length": o.body.length } }, (res) => {
-        res.on("data", () => {});
-        res.on("end", () => resolve(res.statusCode === 200));
-      });
+      const req = http.request(
+        url,
+        { method: "POST", agent, headers: { ...o.headers, "content-length": o.body.length } },
+        (res) => {
+          res.on("data", () => {});
+          res.on("end", () => resolve(res.statusCode === 200));
+        },
+      );
       req.on("error", () => resolve(false));
       req.end(o.body);
     });

@@ -1,4 +1,11 @@
-import { createRemoteJWKSet, errors as joseErrors, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  importSPKI,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from "jose";
 import type { AuthConfig } from "../config/config.js";
 import { unauthenticated } from "../errors/service-error.js";
 import type { Caller } from "./caller.js";
@@ -68,7 +75,8 @@ export async function createCallerVerifier(auth: AuthConfig, developmentSecret?:
 
 function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return "the bearer token has expired";
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return `the bearer token's ${err.claim} claim is not acceptable`;
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return `the bearer token's ${err.claim} claim is not acceptable`;
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return "the bearer token's algorithm is not accepted";
   return "the bearer token is not valid";
 }

@@ -16,9 +16,7 @@ export interface Config {
   logFormat: "json" | "pretty";
   /** How long in-flight calls may take to finish after SIGTERM/SIGINT before connections are cut. */
   shutdownGraceMs: number;
-  database:
-    | { kind: "postgres"; url: string; poolMax: number }
-    | { kind: "embedded"; dataDir: string };
+  database: { kind: "postgres"; url: string; poolMax: number } | { kind: "embedded"; dataDir: string };
   redis: { url: string; commandTimeoutMs: number } | undefined;
   auth: AuthConfig;
   embed: EmbedConfig;
@@ -69,7 +67,18 @@ export class ConfigError extends Error {
   }
 }
 
-const ASYMMETRIC_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"];
+const ASYMMETRIC_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+];
 
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
@@ -151,7 +160,10 @@ const EnvSchema = z
       z
         .string()
         .refine(
-          (v) => splitList(v).every((f) => /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(f) && f !== "tenant_id"),
+          (v) =>
+            splitList(v).every(
+              (f) => /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(f) && f !== "tenant_id",
+            ),
           "must be a comma-separated list of column names (tenant_id is always filtered by the server)",
         )
         .optional(),
@@ -213,7 +225,8 @@ function originProblem(origin: string): string | undefined {
     return `"${origin}" is not an origin (scheme://host[:port])`;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return `"${origin}" must be http:// or https://`;
-  if (url.origin !== origin) return `"${origin}" must be written as its origin "${url.origin}" (no path, lowercase host, no default port)`;
+  if (url.origin !== origin)
+    return `"${origin}" must be written as its origin "${url.origin}" (no path, lowercase host, no default port)`;
   return undefined;
 }
 

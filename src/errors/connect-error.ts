@@ -41,7 +41,11 @@ export function serviceErrorToConnect(err: ServiceError): ConnectError {
   const details: ConstructorParameters<typeof ConnectError>[3] & object = [
     {
       desc: ErrorInfoSchema,
-      value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: err.details.metadata ?? {} }),
+      value: create(ErrorInfoSchema, {
+        reason: err.reason,
+        domain: ERROR_DOMAIN,
+        metadata: err.details.metadata ?? {},
+      }),
     },
   ];
   if (err.details.fieldViolations?.length) {

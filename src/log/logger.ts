@@ -28,7 +28,10 @@ export function createLogger(level: Config["logLevel"], format: Config["logForma
     // pino-pretty is a development dependency, loaded (in a worker) only when asked for.
     transport:
       format === "pretty"
-        ? { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" } }
+        ? {
+            target: "pino-pretty",
+            options: { colorize: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" },
+          }
         : undefined,
   });
 }

@@ -38,7 +38,8 @@ const MINT_METHOD = `${DashboardService.typeName}/CreateIframeToken`;
 function record({ log, metrics, level = "info" }: CallObserverOptions, call: FinishedCall): void {
   metrics.calls.inc({ method: call.method, code: call.code, protocol: call.protocol });
   metrics.duration.observe({ method: call.method, code: call.code }, call.seconds);
-  if (call.reason === "RATE_LIMITED") metrics.rateLimitRefusals.inc({ method: call.method.slice(call.method.lastIndexOf("/") + 1) });
+  if (call.reason === "RATE_LIMITED")
+    metrics.rateLimitRefusals.inc({ method: call.method.slice(call.method.lastIndexOf("/") + 1) });
   if (call.code === "OK" && call.method === MINT_METHOD) metrics.iframeTokensMinted.inc();
   log[level](
     {

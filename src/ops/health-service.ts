@@ -1,5 +1,8 @@
 import type { ServiceImpl } from "@connectrpc/connect";
-import { HealthCheckResponse_ServingStatus as Status, type Health as HealthService } from "../../gen/health/v1/health_pb.js";
+import {
+  HealthCheckResponse_ServingStatus as Status,
+  type Health as HealthService,
+} from "../../gen/health/v1/health_pb.js";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { ServiceError } from "../errors/service-error.js";
 import { serviceErrorToConnect } from "../errors/connect-error.js";

@@ -1,7 +1,10 @@
 import { toBinary, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { ServerReflection as ServerReflectionV1, type ServerReflectionRequest } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import {
+  ServerReflection as ServerReflectionV1,
+  type ServerReflectionRequest,
+} from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ServerReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { ServerReflectionResponseSchema } from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -118,7 +121,10 @@ export function answerReflection(index: DescriptorIndex, req: ServerReflectionRe
   let messageResponse: ResponseInit["messageResponse"];
   switch (r.case) {
     case "listServices":
-      messageResponse = { case: "listServicesResponse", value: { service: index.serviceNames.map((name) => ({ name })) } };
+      messageResponse = {
+        case: "listServicesResponse",
+        value: { service: index.serviceNames.map((name) => ({ name })) },
+      };
       break;
     case "fileByFilename":
       messageResponse = files(index.fileByName(r.value), `file ${r.value}`);
@@ -160,7 +166,10 @@ export function reflectionV1AlphaImpl(index: DescriptorIndex): ServiceImpl<typeo
     async *serverReflectionInfo(requests) {
       for await (const req of requests) {
         // Same fields and numbers in both packages; only the type names differ, so re-tag the answer.
-        const answer = answerReflection(index, { ...req, $typeName: "grpc.reflection.v1.ServerReflectionRequest" } as never);
+        const answer = answerReflection(index, {
+          ...req,
+          $typeName: "grpc.reflection.v1.ServerReflectionRequest",
+        } as never);
         yield { ...answer, originalRequest: req } as never;
       }
     },

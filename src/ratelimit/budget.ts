@@ -51,7 +51,11 @@ class FallbackMemory extends RateLimiterMemory {
     super(options);
   }
 
-  override consume(key: string | number, points?: number, options?: { [key: string]: unknown }): Promise<RateLimiterRes> {
+  override consume(
+    key: string | number,
+    points?: number,
+    options?: { [key: string]: unknown },
+  ): Promise<RateLimiterRes> {
     this.onUse();
     return super.consume(key, points, options);
   }

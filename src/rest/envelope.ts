@@ -7,9 +7,7 @@ import type { PlainResponse } from "./http-types.js";
  * REST routes: `{success: true, data}` (plus `total` for lists, or `message`
  * for deletes), and `{success: false, error, code}` for every failure.
  */
-export type SuccessBody =
-  | { success: true; data: unknown; total?: number }
-  | { success: true; message: string };
+export type SuccessBody = { success: true; data: unknown; total?: number } | { success: true; message: string };
 
 export interface ErrorBody {
   success: false;
@@ -29,7 +27,12 @@ export const success = (data: unknown, status = 200, headers?: OutgoingHttpHeade
   headers,
 });
 
-export const failure = (status: number, code: ErrorReason, error: string, headers?: OutgoingHttpHeaders): RestResponse => ({
+export const failure = (
+  status: number,
+  code: ErrorReason,
+  error: string,
+  headers?: OutgoingHttpHeaders,
+): RestResponse => ({
   status,
   body: { success: false, error, code },
   headers,

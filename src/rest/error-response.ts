@@ -68,4 +68,3 @@ function headersOf(err: ServiceError): OutgoingHttpHeaders {
   // The limiter's own headers (retry-after, ratelimit-*) win: every protocol edge sends the same ones.
   return { ...headers, ...err.details.headers };
 }
-

@@ -85,7 +85,10 @@ export const openApiDocument = {
           },
         ],
         responses: {
-          "200": { description: "A page of dashboards and how many the caller may see in all.", content: json(ref("DashboardListEnvelope")) },
+          "200": {
+            description: "A page of dashboards and how many the caller may see in all.",
+            content: json(ref("DashboardListEnvelope")),
+          },
           ...commonErrors,
         },
       },
@@ -144,7 +147,7 @@ export const openApiDocument = {
         scheme: "bearer",
         bearerFormat: "JWT",
         description:
-          "A caller token with exp, organization_id and sub (or user_id); roles [\"admin\"] grants every tenant of the " +
+          'A caller token with exp, organization_id and sub (or user_id); roles ["admin"] grants every tenant of the ' +
           "organization, otherwise tenant_ids lists the tenants the caller may use.",
       },
     },
@@ -277,7 +280,10 @@ export const openApiDocument = {
       ValidationError: errorResponse("A field, parameter or the JSON body is invalid (code VALIDATION_ERROR)."),
       AlreadyExists: errorResponse("The tenant already has a dashboard (code ALREADY_EXISTS)."),
       PayloadTooLarge: errorResponse("The body exceeds MAX_REQUEST_BYTES (code VALIDATION_ERROR)."),
-      RateLimited: errorResponse("Over a rate limit (code RATE_LIMITED).", retryAfter("Seconds until a retry may succeed.")),
+      RateLimited: errorResponse(
+        "Over a rate limit (code RATE_LIMITED).",
+        retryAfter("Seconds until a retry may succeed."),
+      ),
       ServerError: errorResponse("An unexpected failure; the cause is logged, never sent (code SERVER_ERROR)."),
       Unavailable: errorResponse(
         "The database is unreachable; retry (code UNAVAILABLE).",

@@ -74,7 +74,11 @@ async function answer(deps: RestRouterDeps, routes: RestRoute[], req: PlainReque
   return rateLimit ? { ...response, headers: { ...rateLimitHeaders(rateLimit), ...response.headers } } : response;
 }
 
-function match(routes: RestRoute[], method: string, path: string): { route: RestRoute; params: Record<string, string> } | undefined {
+function match(
+  routes: RestRoute[],
+  method: string,
+  path: string,
+): { route: RestRoute; params: Record<string, string> } | undefined {
   for (const route of routes) {
     if (route.method !== method) continue;
     const m = route.pattern.exec(path);

@@ -76,7 +76,10 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
           pageToken: "",
           skip: integerParam(query, "skip"),
         });
-        return { status: 200, body: { success: true, data: page.dashboards.map(toDashboardJson), total: page.totalSize } };
+        return {
+          status: 200,
+          body: { success: true, data: page.dashboards.map(toDashboardJson), total: page.totalSize },
+        };
       },
     },
     {

@@ -10,7 +10,10 @@ import { grpcStatusDetails, withErrorInfo } from "../errors/connect-error.js";
  * withErrorInfo reports an undecodable request as INVALID_ARGUMENT, not the
  * INTERNAL connect-es gives it).
  */
-export async function ensureErrorInfo(req: UniversalServerRequest, res: UniversalServerResponse): Promise<UniversalServerResponse> {
+export async function ensureErrorInfo(
+  req: UniversalServerRequest,
+  res: UniversalServerResponse,
+): Promise<UniversalServerResponse> {
   const contentType = req.header.get("content-type") ?? "";
   if (contentType.startsWith("application/grpc-web")) return rewriteBody(res, rewriteGrpcWebTrailer);
   if (contentType.startsWith("application/grpc")) return withGrpcFallback(res);
@@ -18,14 +21,23 @@ export async function ensureErrorInfo(req: UniversalServerRequest, res: Universa
 }
 
 /** Gathers a (small, unary) body so it can be rewritten whole; Node frames the new length itself. */
-async function rewriteBody(res: UniversalServerResponse, rewrite: (bytes: Buffer) => Uint8Array): Promise<UniversalServerResponse> {
+async function rewriteBody(
+  res: UniversalServerResponse,
+  rewrite: (bytes: Buffer) => Uint8Array,
+): Promise<UniversalServerResponse> {
   if (res.body === undefined) return res;
   const chunks: Uint8Array[] = [];
   for await (const chunk of res.body) chunks.push(chunk);
   const header = new Headers(res.header);
   header.delete("content-length");
   const body = rewrite(Buffer.concat(chunks));
-  return { ...res, header, body: (async function* () { yield body; })() };
+  return {
+    ...res,
+    header,
+    body: (async function* () {
+      yield body;
+    })(),
+  };
 }
 
 async function rewriteConnectError(res: UniversalServerResponse): Promise<UniversalServerResponse> {
@@ -49,7 +61,9 @@ async function rewriteConnectError(res: UniversalServerResponse): Promise<Univer
 function addStatusDetails(headers: Headers): void {
   const code = Number(headers.get("grpc-status") ?? "0");
   if (code === 0 || headers.has("grpc-status-details-bin")) return;
-  const completed = withErrorInfo(new ConnectError(decodeURIComponent(headers.get("grpc-message") ?? ""), code as Code));
+  const completed = withErrorInfo(
+    new ConnectError(decodeURIComponent(headers.get("grpc-message") ?? ""), code as Code),
+  );
   headers.set("grpc-status", String(completed.code));
   headers.set("grpc-message", encodeURIComponent(completed.rawMessage));
   headers.set("grpc-status-details-bin", grpcStatusDetails(completed));
@@ -90,7 +104,10 @@ function rewriteGrpcWebTrailer(frames: Buffer): Uint8Array {
     const length = frames.readUInt32BE(offset + 1);
     if (flags === TRAILER_FLAG && offset + 5 + length === frames.length) {
       const headers = new Headers();
-      for (const line of frames.subarray(offset + 5).toString("utf8").split("\r\n")) {
+      for (const line of frames
+        .subarray(offset + 5)
+        .toString("utf8")
+        .split("\r\n")) {
         const i = line.indexOf(":");
         if (i > 0) headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
       }

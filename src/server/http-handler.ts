@@ -41,11 +41,7 @@ export interface HttpHandlerDeps {
 export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
   const dashboardImpl = dashboardServiceImpl(deps.dashboards, deps.embed);
   // The first runs first: errors are shaped last, after auth and limits have had their say.
-  const interceptors = [
-    ...(deps.observers ?? []),
-    errorInterceptor(deps.log),
-    guardInterceptor(deps.guard),
-  ];
+  const interceptors = [...(deps.observers ?? []), errorInterceptor(deps.log), guardInterceptor(deps.guard)];
   const contextValues = (req: { socket: { remoteAddress?: string | undefined } }) =>
     createContextValues().set(clientAddressKey, req.socket.remoteAddress ?? "unknown");
   // Unary gRPC and Connect POSTs take the lean paths; everything else, and anything they decline, the general adapter.

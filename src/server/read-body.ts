@@ -13,7 +13,10 @@ export class BodyTooLargeError extends ServiceError {
  * Content-Length when declared, else while streaming) so an oversized body is
  * never buffered whole.
  */
-export async function readBody(req: Readable & { headers: Record<string, string | string[] | undefined> }, limit: number): Promise<Buffer> {
+export async function readBody(
+  req: Readable & { headers: Record<string, string | string[] | undefined> },
+  limit: number,
+): Promise<Buffer> {
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) throw new BodyTooLargeError(limit);
   const chunks: Buffer[] = [];

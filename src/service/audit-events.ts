@@ -21,7 +21,11 @@ export class AuditEvents {
     const scope = auditScope(caller);
     // "audit" keeps a ListDashboards token from being replayed here, and the other way round.
     const scopeKey = JSON.stringify(["audit", scope.organizationId, caller.subject, scope.tenantIds ?? "*"]);
-    const { items: events, nextPageToken, totalSize } = await keysetPage(
+    const {
+      items: events,
+      nextPageToken,
+      totalSize,
+    } = await keysetPage(
       this.deps.pageTokens,
       scopeKey,
       input,

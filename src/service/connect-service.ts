@@ -26,7 +26,10 @@ export function toDashboardMessage(d: DashboardRecord): Dashboard {
 }
 
 /** Thin handlers: protobuf in, domain call, protobuf out. Rules live in Dashboards and the policy. */
-export function dashboardServiceImpl(dashboards: Dashboards, embed: EmbedServices): ServiceImpl<typeof DashboardService> {
+export function dashboardServiceImpl(
+  dashboards: Dashboards,
+  embed: EmbedServices,
+): ServiceImpl<typeof DashboardService> {
   return {
     async createDashboard(req, ctx) {
       const created = await dashboards.create(callerOf(ctx), {
@@ -98,12 +101,18 @@ export function dashboardServiceImpl(dashboards: Dashboards, embed: EmbedService
         pageToken: req.pageToken,
         skip: req.skip,
       });
-      return { events: page.events.map(auditEventMessage), nextPageToken: page.nextPageToken, totalSize: page.totalSize };
+      return {
+        events: page.events.map(auditEventMessage),
+        nextPageToken: page.nextPageToken,
+        totalSize: page.totalSize,
+      };
     },
   };
 }
 
 /** Out-of-range int64s become NaN so validation names the field instead of losing precision silently. */
 function toSafeNumber(value: bigint): number {
-  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : Number.NaN;
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(value)
+    : Number.NaN;
 }

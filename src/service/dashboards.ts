@@ -28,10 +28,16 @@ import { keysetPage } from "./keyset-pages.js";
 
 /** What makes two CreateDashboard calls "the same request": the caller and every field. */
 function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInput): string {
-  const fields = [caller.subject, input.tenantId, input.workspaceId, input.name, input.description ?? null, input.allowedOrigins ?? []];
+  const fields = [
+    caller.subject,
+    input.tenantId,
+    input.workspaceId,
+    input.name,
+    input.description ?? null,
+    input.allowedOrigins ?? [],
+  ];
   return createHash("sha256").update(JSON.stringify(fields)).digest("base64url");
 }
-
 
 export interface DashboardPage {
   dashboards: DashboardRecord[];
@@ -183,7 +189,9 @@ export class Dashboards {
     const dashboard = await this.deps.store.findByTenant(caller.organizationId, input.tenantId);
     // One answer for "no dashboard" and "not this tenant's or workspace's": nothing about other rows leaks.
     if (!dashboard || dashboard.id !== input.dashboardId || dashboard.workspaceId !== input.workspaceId) {
-      throw notFound(`tenant "${input.tenantId}" has no dashboard "${input.dashboardId}" in workspace "${input.workspaceId}"`);
+      throw notFound(
+        `tenant "${input.tenantId}" has no dashboard "${input.dashboardId}" in workspace "${input.workspaceId}"`,
+      );
     }
     if (dashboard.allowedOrigins.length > 0 && !dashboard.allowedOrigins.includes(input.origin ?? "")) {
       throw invalidArgument([
@@ -216,16 +224,16 @@ export class Dashboards {
     );
     // A token that cannot be audited is not handed out; concurrent mints share one commit.
     await this.deps.mintAudit.add({
-        id: uuidv7(),
-        organizationId: caller.organizationId,
-        action: "IFRAME_TOKEN_MINTED",
-        actor: caller.subject,
-        tenantId: dashboard.tenantId,
-        dashboardId: dashboard.id,
-        tokenId: signed.jti,
-        tokenExpiresAt: new Date(expiresAt * 1000),
-        tokenLifetimeSeconds: expiresAt - issuedAt,
-        details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
+      id: uuidv7(),
+      organizationId: caller.organizationId,
+      action: "IFRAME_TOKEN_MINTED",
+      actor: caller.subject,
+      tenantId: dashboard.tenantId,
+      dashboardId: dashboard.id,
+      tokenId: signed.jti,
+      tokenExpiresAt: new Date(expiresAt * 1000),
+      tokenLifetimeSeconds: expiresAt - issuedAt,
+      details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
     });
     return { token: signed.token, dashboardId: dashboard.id, jti: signed.jti, expiresAt };
   }

@@ -1,10 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import {
-  AuditAction,
-  AuditEventSchema,
-  type AuditEvent,
-} from "../../gen/dashboard/v1/audit_event_pb.js";
+import { AuditAction, AuditEventSchema, type AuditEvent } from "../../gen/dashboard/v1/audit_event_pb.js";
 import {
   FilterOperator,
   FilterSchema,

@@ -5,7 +5,12 @@ import type { EmbedConfig } from "../config/config.js";
 import { notFound, ServiceError } from "../errors/service-error.js";
 import type { RevocationStore } from "../store/revocation-store.js";
 import type { InTransaction } from "../store/stores.js";
-import { lastPossibleExpiry, VERIFY_LEEWAY_SECONDS, type EmbedVerifier, type VerifiedEmbedToken } from "../tokens/embed-verifier.js";
+import {
+  lastPossibleExpiry,
+  VERIFY_LEEWAY_SECONDS,
+  type EmbedVerifier,
+  type VerifiedEmbedToken,
+} from "../tokens/embed-verifier.js";
 import {
   revokeIframeTokensRules,
   verifyIframeTokenRules,
@@ -49,7 +54,10 @@ export class IframeTokens {
     const state = await this.deps.revocations.state(token.organizationId, token.tenantId, token.dashboardId, token.jti);
     if (state.tokenRevoked) throw new ServiceError("TOKEN_REVOKED", "the token has been revoked");
     if (state.issuedNotAfter && token.mintedAtMs <= state.issuedNotAfter.getTime()) {
-      throw new ServiceError("TOKEN_REVOKED", "the tokens of this tenant or dashboard issued before a revocation have been revoked");
+      throw new ServiceError(
+        "TOKEN_REVOKED",
+        "the tokens of this tenant or dashboard issued before a revocation have been revoked",
+      );
     }
     if (!state.dashboardExists) throw new ServiceError("TOKEN_REVOKED", "the dashboard of the token no longer exists");
     return token;
@@ -77,7 +85,13 @@ export class IframeTokens {
       } else {
         dashboardId = "dashboardId" in target ? target.dashboardId : undefined;
         const issuedNotAfter = new Date(now);
-        await tx.revocations.cutOff(org, input.tenantId, dashboardId ?? "", issuedNotAfter, lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds));
+        await tx.revocations.cutOff(
+          org,
+          input.tenantId,
+          dashboardId ?? "",
+          issuedNotAfter,
+          lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
+        );
         revocation = { issuedNotAfter };
         details = { scope: dashboardId ? "dashboard" : "tenant", issued_not_after: issuedNotAfter.toISOString() };
       }

@@ -30,7 +30,10 @@ export async function keysetPage<T extends { id: string }>(
 ): Promise<Page<T>> {
   const cursor = request.pageToken === "" ? undefined : pageTokens.decode(request.pageToken, scopeKey);
   const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(request.pageSize, MAX_PAGE_SIZE);
-  const [rows, totalSize] = await Promise.all([fetch({ afterId: cursor?.afterId, skip: request.skip, limit: pageSize + 1 }), count()]);
+  const [rows, totalSize] = await Promise.all([
+    fetch({ afterId: cursor?.afterId, skip: request.skip, limit: pageSize + 1 }),
+    count(),
+  ]);
   const items = rows.slice(0, pageSize);
   const last = items.at(-1);
   const nextPageToken = rows.length > pageSize && last ? pageTokens.encode({ afterId: last.id }, scopeKey) : "";

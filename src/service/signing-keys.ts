@@ -42,7 +42,9 @@ export class SigningKeys {
         details: {
           kid: activated,
           next_kid: next.kid,
-          ...(retired ? { retired_kid: retired.kid, retired_key_verifies_until: retired.verifyUntil.toISOString() } : {}),
+          ...(retired
+            ? { retired_kid: retired.kid, retired_key_verifies_until: retired.verifyUntil.toISOString() }
+            : {}),
         },
       });
       return { kid: activated, retired };

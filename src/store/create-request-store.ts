@@ -2,8 +2,7 @@ import type { DashboardRecord } from "./dashboard-store.js";
 import type { Sql } from "./sql.js";
 
 export type RequestClaim =
-  | { kind: "claimed" }
-  | { kind: "replay"; fingerprint: string; response: DashboardRecord | undefined };
+  { kind: "claimed" } | { kind: "replay"; fingerprint: string; response: DashboardRecord | undefined };
 
 interface StoredResponse extends Omit<DashboardRecord, "createdAt" | "updatedAt"> {
   createdAt: string;
@@ -34,7 +33,9 @@ export class CreateRequestStore {
     return {
       kind: "replay",
       fingerprint: row.fingerprint,
-      response: stored ? { ...stored, createdAt: new Date(stored.createdAt), updatedAt: new Date(stored.updatedAt) } : undefined,
+      response: stored
+        ? { ...stored, createdAt: new Date(stored.createdAt), updatedAt: new Date(stored.updatedAt) }
+        : undefined,
     };
   }
 

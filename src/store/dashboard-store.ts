@@ -67,7 +67,10 @@ export class DashboardStore {
 
   private async announceChange(organizationId: string, tenantId: string): Promise<void> {
     // Delivered to every listening replica when (and only if) the transaction commits.
-    await this.sql.query("SELECT pg_notify($1, $2)", [DASHBOARD_CHANGES_CHANNEL, changeNotice(organizationId, tenantId)]);
+    await this.sql.query("SELECT pg_notify($1, $2)", [
+      DASHBOARD_CHANGES_CHANNEL,
+      changeNotice(organizationId, tenantId),
+    ]);
   }
 
   async insert(d: NewDashboard): Promise<DashboardRecord> {

@@ -16,7 +16,11 @@ export interface DatabaseReadiness {
  * migration applied. Bounded by timeoutMs so a hung database makes a probe
  * fail fast instead of piling up behind the pool's connection timeout.
  */
-export async function databaseReadiness(sql: Sql, expectedVersions: readonly number[], timeoutMs: number): Promise<DatabaseReadiness> {
+export async function databaseReadiness(
+  sql: Sql,
+  expectedVersions: readonly number[],
+  timeoutMs: number,
+): Promise<DatabaseReadiness> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), timeoutMs);
@@ -28,12 +32,22 @@ export async function databaseReadiness(sql: Sql, expectedVersions: readonly num
   try {
     const outcome = await Promise.race([applied, timeout]);
     if (outcome === "timeout") {
-      return { reachable: false, migrationsApplied: false, pendingVersions: [], problem: `no answer within ${timeoutMs} ms` };
+      return {
+        reachable: false,
+        migrationsApplied: false,
+        pendingVersions: [],
+        problem: `no answer within ${timeoutMs} ms`,
+      };
     }
     if ("error" in outcome) {
       // 42P01: undefined_table, i.e. reachable but never migrated.
       if (outcome.error?.code === "42P01") {
-        return { reachable: true, migrationsApplied: false, pendingVersions: [...expectedVersions], problem: "migrations not applied" };
+        return {
+          reachable: true,
+          migrationsApplied: false,
+          pendingVersions: [...expectedVersions],
+          problem: "migrations not applied",
+        };
       }
       return { reachable: false, migrationsApplied: false, pendingVersions: [], problem: "database unreachable" };
     }

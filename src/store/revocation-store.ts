@@ -46,7 +46,11 @@ export class RevocationStore {
   }
 
   async state(organizationId: string, tenantId: string, dashboardId: string, jti: string): Promise<RevocationState> {
-    const { rows } = await this.sql.query<{ token_revoked: boolean; issued_not_after: Date | null; dashboard_exists: boolean }>(
+    const { rows } = await this.sql.query<{
+      token_revoked: boolean;
+      issued_not_after: Date | null;
+      dashboard_exists: boolean;
+    }>(
       `SELECT
          EXISTS (SELECT 1 FROM revoked_embed_tokens WHERE organization_id = $1 AND jti = $4) AS token_revoked,
          (SELECT max(issued_not_after) FROM embed_token_cutoffs

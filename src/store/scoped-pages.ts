@@ -20,7 +20,13 @@ export interface KeysetPosition {
  * shift or repeat the ones it has seen. `table` and `columns` are constants of
  * the calling store, never input.
  */
-export async function scopedPage<Row>(sql: Sql, table: string, columns: string, scope: Scope, page: KeysetPosition): Promise<Row[]> {
+export async function scopedPage<Row>(
+  sql: Sql,
+  table: string,
+  columns: string,
+  scope: Scope,
+  page: KeysetPosition,
+): Promise<Row[]> {
   const { rows } = await sql.query<Row>(
     `SELECT ${columns} FROM ${table}
      WHERE organization_id = $1

@@ -25,7 +25,9 @@ export class SigningKeyStore {
       "SELECT kid, private_jwk, public_jwk, created_at FROM embed_signing_keys WHERE active",
     );
     const r = rows[0];
-    return r && { kid: r.kid, privateJwk: parse(r.private_jwk), publicJwk: parse(r.public_jwk), createdAt: r.created_at };
+    return (
+      r && { kid: r.kid, privateJwk: parse(r.private_jwk), publicJwk: parse(r.public_jwk), createdAt: r.created_at }
+    );
   }
 
   /** Stores key as the active one unless a replica already stored one; returns the active key either way. */
@@ -97,7 +99,10 @@ export class SigningKeyStore {
     );
     await this.prepareNextIfNone(next);
     const retired = rows[0];
-    return { activated: activated.kid, retired: retired && { kid: retired.kid, verifyUntil: new Date(retired.verify_until) } };
+    return {
+      activated: activated.kid,
+      retired: retired && { kid: retired.kid, verifyUntil: new Date(retired.verify_until) },
+    };
   }
 }
 

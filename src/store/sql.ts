@@ -16,7 +16,11 @@ export interface Sql {
 
 /** Receives NOTIFY payloads on a channel; says when it is (and is not) receiving them. */
 export interface Notifications {
-  listen(channel: string, onPayload: (payload: string) => void, onListening: (listening: boolean) => void): Promise<Unlisten>;
+  listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    onListening: (listening: boolean) => void,
+  ): Promise<Unlisten>;
 }
 
 export type Unlisten = () => Promise<void>;

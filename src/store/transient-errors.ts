@@ -16,6 +16,8 @@ export function isTransientDatabaseError(err: unknown): boolean {
   const message = (err as { message?: unknown }).message;
   return (
     typeof message === "string" &&
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message)
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+      message,
+    )
   );
 }

@@ -81,7 +81,8 @@ export function createEmbedVerifier(config: Pick<EmbedConfig, "issuer" | "audien
       payload = verified.payload;
       kid = verified.protectedHeader.kid!;
     } catch (err) {
-      if (err instanceof errors.JWTExpired) throw new ServiceError("TOKEN_EXPIRED", "the token has expired; mint a new one");
+      if (err instanceof errors.JWTExpired)
+        throw new ServiceError("TOKEN_EXPIRED", "the token has expired; mint a new one");
       if (err instanceof errors.JOSEError) throw invalid();
       throw err;
     }

@@ -24,7 +24,8 @@ export class PageTokenCodec {
 
   /** Throws VALIDATION_ERROR for anything this service did not issue to this scope. */
   decode(token: string, scopeKey: string): PageCursor {
-    const refuse = () => invalidArgument([{ field: "page_token", description: "is not a page token issued for this caller" }]);
+    const refuse = () =>
+      invalidArgument([{ field: "page_token", description: "is not a page token issued for this caller" }]);
     const [bodyText, macText, extra] = token.split(".");
     if (!bodyText || !macText || extra !== undefined) throw refuse();
     const body = Buffer.from(bodyText, "base64url");

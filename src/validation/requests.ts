@@ -10,7 +10,6 @@ import {
 } from "../tokens/filters.js";
 import { id, integer, optional, text, type Check, type Schema } from "./rules.js";
 
-
 /** The domain's inputs, one per operation, and the rules each must meet. */
 
 export interface CreateDashboardInput {
@@ -133,10 +132,14 @@ export const mintIframeTokenRules: Schema<MintIframeTokenInput> = {
  * (`filters[1].operator`). knownFields, when configured, is the closed set of
  * field names; the tenant field is never accepted from a caller.
  */
-export function filterViolations(filters: RequestedFilter[], knownFields: readonly string[] | undefined): FieldViolation[] {
+export function filterViolations(
+  filters: RequestedFilter[],
+  knownFields: readonly string[] | undefined,
+): FieldViolation[] {
   const violations: FieldViolation[] = [];
   filters.slice(0, MAX_FILTERS).forEach((f, i) => {
-    const at = (member: string, description: string) => violations.push({ field: `filters[${i}].${member}`, description });
+    const at = (member: string, description: string) =>
+      violations.push({ field: `filters[${i}].${member}`, description });
     if (f.field === TENANT_FILTER_FIELD) {
       at("field", `${TENANT_FILTER_FIELD} is set by the server from the request's tenant and cannot be given`);
     } else if (!FILTER_FIELD_PATTERN.test(f.field)) {
@@ -145,7 +148,10 @@ export function filterViolations(filters: RequestedFilter[], knownFields: readon
       at("field", `is not a filterable field (one of: ${knownFields.join(", ")})`);
     }
     if (f.operator === undefined) {
-      at("operator", "must be one of EQUALS, NOT_EQUALS, IN, NOT_IN, GREATER_THAN, GREATER_THAN_OR_EQUAL, LESS_THAN, LESS_THAN_OR_EQUAL");
+      at(
+        "operator",
+        "must be one of EQUALS, NOT_EQUALS, IN, NOT_IN, GREATER_THAN, GREATER_THAN_OR_EQUAL, LESS_THAN, LESS_THAN_OR_EQUAL",
+      );
     } else if (isSingleValued(f.operator) && f.values.length !== 1) {
       at("values", "must have exactly one value for this operator");
     } else if (f.values.length < 1 || f.values.length > MAX_FILTER_VALUES) {
@@ -165,7 +171,10 @@ export interface VerifyIframeTokenInput {
 
 export const verifyIframeTokenRules: Schema<VerifyIframeTokenInput> = {
   // Compact JWS characters only; the signature check does the rest.
-  token: { field: "token", check: (v) => (typeof v === "string" && /^[A-Za-z0-9_\-.]{1,8192}$/.test(v) ? undefined : "must be a compact JWS") },
+  token: {
+    field: "token",
+    check: (v) => (typeof v === "string" && /^[A-Za-z0-9_\-.]{1,8192}$/.test(v) ? undefined : "must be a compact JWS"),
+  },
 };
 
 /** Exactly one target: a token of the tenant, one of its dashboards, or all of its tokens. */

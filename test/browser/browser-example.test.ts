@@ -27,7 +27,10 @@ beforeAll(async () => {
   await buildBrowserExample(bundleDir);
 
   // Both pages get a valid caller token: only CORS stands between the refused one and the API.
-  const config = async () => ({ apiBaseUrl: api.baseUrl, callerToken: await callerToken({ org: ORG, admin: true, sub: "web-user" }) });
+  const config = async () => ({
+    apiBaseUrl: api.baseUrl,
+    callerToken: await callerToken({ org: ORG, admin: true, sub: "web-user" }),
+  });
   allowedSite = await serveBrowserExample({ dir: bundleDir, config });
   // "localhost" vs "127.0.0.1": another origin on the same machine.
   refusedSite = await serveBrowserExample({ dir: bundleDir, host: "localhost", config });
@@ -94,7 +97,9 @@ describe("the example page in headless Chromium", () => {
 
       await items.nth(1).locator("button").click();
       const url = page.locator("#iframe-url");
-      await expect.poll(() => url.textContent(), { timeout: 15_000 }).toMatch(/^https:\/\/embed\.example\.com\/dashboards\//);
+      await expect
+        .poll(() => url.textContent(), { timeout: 15_000 })
+        .toMatch(/^https:\/\/embed\.example\.com\/dashboards\//);
       const iframeUrl = new URL((await url.textContent())!);
       expect(iframeUrl.pathname).toBe(`/dashboards/${dashboardIds["tenant-west"]}`);
       const claims = decodeJwt(iframeUrl.searchParams.get("token")!);

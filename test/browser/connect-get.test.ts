@@ -14,8 +14,14 @@ let dashboardId: string;
 beforeAll(async () => {
   server = await startTestServer({ CORS_ALLOWED_ORIGINS: ORIGIN });
   token = await callerToken({ org: "org-connect-get", admin: true });
-  const client = createClient(DashboardService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
-  const { dashboard } = await client.createDashboard({ tenantId: "tenant-1", workspaceId: "ws-1", name: "Sales" }, bearer(token));
+  const client = createClient(
+    DashboardService,
+    createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }),
+  );
+  const { dashboard } = await client.createDashboard(
+    { tenantId: "tenant-1", workspaceId: "ws-1", name: "Sales" },
+    bearer(token),
+  );
   dashboardId = dashboard!.id;
 });
 afterAll(() => server.stop());
@@ -41,14 +47,20 @@ describe("Connect GET for the NO_SIDE_EFFECTS reads", () => {
     const listed = await client.listDashboards({ pageSize: 10 }, bearer(token));
     expect(listed.dashboards.map((d) => d.id)).toEqual([dashboardId]);
     // Side effects still go as POST.
-    const minted = await client.createIframeToken({ tenantId: "tenant-1", workspaceId: "ws-1", dashboardId }, bearer(token));
+    const minted = await client.createIframeToken(
+      { tenantId: "tenant-1", workspaceId: "ws-1", dashboardId },
+      bearer(token),
+    );
     expect(minted.dashboardId).toBe(dashboardId);
     expect(sent).toEqual(["GET GetDashboard ?", "GET ListDashboards ?", "POST CreateIframeToken"]);
   });
 
   it("the connect-node client with useHttpGet works over HTTP/1.1 and HTTP/2", async () => {
     for (const httpVersion of ["1.1", "2"] as const) {
-      const client = createClient(DashboardService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion, useHttpGet: true }));
+      const client = createClient(
+        DashboardService,
+        createConnectTransport({ baseUrl: server.baseUrl, httpVersion, useHttpGet: true }),
+      );
       expect((await client.getDashboard({ tenantId: "tenant-1" }, bearer(token))).dashboard?.id).toBe(dashboardId);
       expect((await client.listDashboards({}, bearer(token))).totalSize).toBe(1);
     }
@@ -79,22 +91,30 @@ describe("Connect GET for the NO_SIDE_EFFECTS reads", () => {
     expect(anonymous.status).toBe(401);
     expect(((await anonymous.json()) as { code: string }).code).toBe("unauthenticated");
 
-    const invalid = await fetch(rpcUrl("GetDashboard", { tenantId: "bad id!" }), { headers: { authorization: `Bearer ${token}` } });
+    const invalid = await fetch(rpcUrl("GetDashboard", { tenantId: "bad id!" }), {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { code: string }).code).toBe("invalid_argument");
 
     const otherOrg = await callerToken({ org: "org-connect-get-attacker", admin: true });
-    const isolated = await fetch(rpcUrl("GetDashboard", { tenantId: "tenant-1" }), { headers: { authorization: `Bearer ${otherOrg}` } });
+    const isolated = await fetch(rpcUrl("GetDashboard", { tenantId: "tenant-1" }), {
+      headers: { authorization: `Bearer ${otherOrg}` },
+    });
     expect(isolated.status).toBe(404);
   });
 
   it("refuses GET for RPCs with side effects", async () => {
     for (const method of ["CreateDashboard", "DeleteDashboard", "CreateIframeToken"]) {
-      const res = await fetch(rpcUrl(method, { tenantId: "tenant-1" }), { headers: { authorization: `Bearer ${token}` } });
+      const res = await fetch(rpcUrl(method, { tenantId: "tenant-1" }), {
+        headers: { authorization: `Bearer ${token}` },
+      });
       expect(res.status, method).toBe(405);
     }
     // Nothing was deleted.
-    const still = await fetch(rpcUrl("GetDashboard", { tenantId: "tenant-1" }), { headers: { authorization: `Bearer ${token}` } });
+    const still = await fetch(rpcUrl("GetDashboard", { tenantId: "tenant-1" }), {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(still.status).toBe(200);
   });
 });

@@ -10,8 +10,15 @@ describe("CORS_ALLOWED_ORIGINS", () => {
   });
 
   it("is a comma-separated list of exact origins, spaces trimmed", () => {
-    const config = loadConfig({ ...base, CORS_ALLOWED_ORIGINS: "https://app.example.com, http://localhost:5173,,http://127.0.0.1:8081" });
-    expect(config.cors.allowedOrigins).toEqual(["https://app.example.com", "http://localhost:5173", "http://127.0.0.1:8081"]);
+    const config = loadConfig({
+      ...base,
+      CORS_ALLOWED_ORIGINS: "https://app.example.com, http://localhost:5173,,http://127.0.0.1:8081",
+    });
+    expect(config.cors.allowedOrigins).toEqual([
+      "https://app.example.com",
+      "http://localhost:5173",
+      "http://127.0.0.1:8081",
+    ]);
   });
 
   it("refuses entries a browser would never send as Origin, naming each", () => {
@@ -19,7 +26,8 @@ describe("CORS_ALLOWED_ORIGINS", () => {
     try {
       loadConfig({
         ...base,
-        CORS_ALLOWED_ORIGINS: "https://app.example.com/, https://App.example.com, ftp://files.example.com, *, https://ok.example.com:443",
+        CORS_ALLOWED_ORIGINS:
+          "https://app.example.com/, https://App.example.com, ftp://files.example.com, *, https://ok.example.com:443",
       });
     } catch (err) {
       problem = err as ConfigError;

@@ -15,9 +15,18 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const csv = (value: string | null) => (value ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+const csv = (value: string | null) =>
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
 
-function preflight(path: string, origin: string, method = "POST", headers = "authorization, content-type, connect-protocol-version") {
+function preflight(
+  path: string,
+  origin: string,
+  method = "POST",
+  headers = "authorization, content-type, connect-protocol-version",
+) {
   return fetch(`${server.baseUrl}${path}`, {
     method: "OPTIONS",
     headers: { origin, "access-control-request-method": method, "access-control-request-headers": headers },
@@ -36,7 +45,9 @@ describe("CORS preflight", () => {
       expect(res.status).toBe(204);
       expect(res.headers.get("access-control-allow-origin")).toBe(ALLOWED);
       expect(res.headers.get("access-control-allow-credentials")).toBeNull();
-      expect(csv(res.headers.get("access-control-allow-methods"))).toEqual(expect.arrayContaining(["post", "get", "delete"]));
+      expect(csv(res.headers.get("access-control-allow-methods"))).toEqual(
+        expect.arrayContaining(["post", "get", "delete"]),
+      );
       const allowedHeaders = csv(res.headers.get("access-control-allow-headers"));
       // Connect's and gRPC-Web's request headers, plus our bearer token.
       expect(allowedHeaders).toEqual(
@@ -115,7 +126,12 @@ describe("CORS on actual responses", () => {
   it("covers gRPC-Web and the REST routes", async () => {
     const grpcWeb = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/ListDashboards`, {
       method: "POST",
-      headers: { origin: ALLOWED, authorization: `Bearer ${token}`, "content-type": "application/grpc-web+proto", "x-grpc-web": "1" },
+      headers: {
+        origin: ALLOWED,
+        authorization: `Bearer ${token}`,
+        "content-type": "application/grpc-web+proto",
+        "x-grpc-web": "1",
+      },
       body: new Uint8Array([0, 0, 0, 0, 0]),
     });
     expect(grpcWeb.status).toBe(200);

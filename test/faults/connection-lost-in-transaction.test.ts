@@ -22,7 +22,9 @@ describe("a pooled connection lost in the middle of a transaction", () => {
     try {
       const failure = await sql
         .transaction(async (tx) => {
-          const [{ pid }] = (await tx.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows as [{ pid: number }];
+          const [{ pid }] = (await tx.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows as [
+            { pid: number },
+          ];
           await queryDatabase(db.url, "SELECT pg_terminate_backend($1)", [pid]);
           // Give the FATAL time to arrive while no statement is running on this connection.
           await new Promise((r) => setTimeout(r, 300));

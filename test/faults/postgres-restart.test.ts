@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { callerToken } from "../helpers/tokens.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
-import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad, expectNothingLostOrHalfWritten, createLoadFigures } from "./support.js";
+import {
+  checkStore,
+  connectClientFor,
+  countCodes,
+  faultServerEnv,
+  maxLatency,
+  recordFigures,
+  recoveryMs,
+  runCreateLoad,
+  expectNothingLostOrHalfWritten,
+  createLoadFigures,
+} from "./support.js";
 
 // A PostgreSQL of this file's own: it is stopped and started under load (the shared one never is).
 let pg: PrivatePostgres;

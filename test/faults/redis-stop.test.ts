@@ -4,7 +4,15 @@ import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { eventually, PrivateRedis, uniquePrefix } from "../helpers/redis.js";
 import { callerToken } from "../helpers/tokens.js";
-import { codeName, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, type Attempt } from "./support.js";
+import {
+  codeName,
+  connectClientFor,
+  countCodes,
+  faultServerEnv,
+  maxLatency,
+  recordFigures,
+  type Attempt,
+} from "./support.js";
 
 // A Redis of this file's own: it is stopped and started under a mint load (the shared one never is).
 let redis: PrivateRedis;
@@ -15,7 +23,11 @@ beforeAll(async () => {
   redis = await PrivateRedis.start();
   db = await createTestDatabase();
   server = await spawnServer(
-    faultServerEnv(db.url, { REDIS_URL: redis.url, RATE_LIMIT_REDIS_KEY_PREFIX: prefix, REDIS_COMMAND_TIMEOUT_MS: "100" }),
+    faultServerEnv(db.url, {
+      REDIS_URL: redis.url,
+      RATE_LIMIT_REDIS_KEY_PREFIX: prefix,
+      REDIS_COMMAND_TIMEOUT_MS: "100",
+    }),
   );
 }, 120_000);
 afterAll(async () => {
@@ -36,7 +48,10 @@ describe("Redis stopped in the middle of a mint load", () => {
     const org = "fault-redis";
     const client = connectClientFor(server.baseUrl);
     const headers = { authorization: `Bearer ${await callerToken({ org, admin: true, sub: "loader" })}` };
-    const { dashboard } = await client.createDashboard({ tenantId: "t-1", workspaceId: "ws-1", name: "Minted" }, { headers });
+    const { dashboard } = await client.createDashboard(
+      { tenantId: "t-1", workspaceId: "ws-1", name: "Minted" },
+      { headers },
+    );
     const target = { tenantId: "t-1", workspaceId: "ws-1", dashboardId: dashboard!.id };
     await eventually("the limiter uses Redis", async () => (await readiness()).redisHealthy === true);
 

@@ -2,7 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { callerToken } from "../helpers/tokens.js";
-import { checkStore, connectClientFor, countCodes, faultServerEnv, maxLatency, recordFigures, recoveryMs, runCreateLoad, expectNothingLostOrHalfWritten, createLoadFigures } from "./support.js";
+import {
+  checkStore,
+  connectClientFor,
+  countCodes,
+  faultServerEnv,
+  maxLatency,
+  recordFigures,
+  recoveryMs,
+  runCreateLoad,
+  expectNothingLostOrHalfWritten,
+  createLoadFigures,
+} from "./support.js";
 
 // Two replicas on one database; one is killed with SIGKILL (no drain, no goodbye) under load.
 let db: TestDatabase;

@@ -33,7 +33,9 @@ export const codeName = (err: unknown): string => Code[ConnectError.from(err).co
  * How an UNAVAILABLE looked: sent by the service (it carries our ErrorInfo) with
  * or without a RetryInfo hint, or made by the client itself (connection refused or reset).
  */
-function unavailableKind(err: unknown): "service-with-retry-info" | "service-without-retry-info" | "transport" | undefined {
+function unavailableKind(
+  err: unknown,
+): "service-with-retry-info" | "service-without-retry-info" | "transport" | undefined {
   const e = ConnectError.from(err);
   if (e.code !== Code.Unavailable) return undefined;
   if (e.findDetails(ErrorInfoSchema).length === 0) return "transport";
@@ -82,21 +84,37 @@ export interface CreateLoadOptions {
  * failure, moving to the next endpoint, until it is acknowledged.
  */
 export async function runCreateLoad(o: CreateLoadOptions): Promise<CreateLoadResult> {
-  const result: CreateLoadResult = { acknowledged: new Map(), abandoned: [], attempts: [], retries: 0, unavailable: {}, replayedAfterFailure: 0 };
+  const result: CreateLoadResult = {
+    acknowledged: new Map(),
+    abandoned: [],
+    attempts: [],
+    retries: 0,
+    unavailable: {},
+    replayedAfterFailure: 0,
+  };
   const worker = async (w: number) => {
     const clients = o.endpoints();
     let current = w % clients.length;
     for (let i = 0; Date.now() < o.stopAt; i++) {
       const requestId = randomUUID();
-      const request = { tenantId: `${o.tenantPrefix}-w${w}-${i}`, workspaceId: "ws-1", name: `Load ${w}/${i}`, requestId };
+      const request = {
+        tenantId: `${o.tenantPrefix}-w${w}-${i}`,
+        workspaceId: "ws-1",
+        name: `Load ${w}/${i}`,
+        requestId,
+      };
       for (let attempt = 0; ; attempt++) {
         if (attempt > 0) result.retries++;
         const started = Date.now();
         try {
-          const { dashboard } = await clients[current]!.createDashboard(request, { headers: o.headers, timeoutMs: o.callTimeoutMs });
+          const { dashboard } = await clients[current]!.createDashboard(request, {
+            headers: o.headers,
+            timeoutMs: o.callTimeoutMs,
+          });
           result.attempts.push({ endedAt: Date.now(), latencyMs: Date.now() - started, code: "OK" });
           result.acknowledged.set(requestId, dashboard!.id);
-          const createdMs = Number(dashboard!.createdAt?.seconds ?? 0n) * 1000 + (dashboard!.createdAt?.nanos ?? 0) / 1e6;
+          const createdMs =
+            Number(dashboard!.createdAt?.seconds ?? 0n) * 1000 + (dashboard!.createdAt?.nanos ?? 0) / 1e6;
           if (attempt > 0 && createdMs < started) result.replayedAfterFailure++;
           break;
         } catch (err) {
@@ -135,8 +153,16 @@ export interface StoreCheck {
  * without its dashboard). No test here deletes, so every audit row must have
  * its dashboard.
  */
-export async function checkStore(databaseUrl: string, org: string, acknowledged: Map<string, string>): Promise<StoreCheck> {
-  const ids = await queryDatabase<{ id: string }>(databaseUrl, "SELECT id::text AS id FROM dashboards WHERE organization_id = $1", [org]);
+export async function checkStore(
+  databaseUrl: string,
+  org: string,
+  acknowledged: Map<string, string>,
+): Promise<StoreCheck> {
+  const ids = await queryDatabase<{ id: string }>(
+    databaseUrl,
+    "SELECT id::text AS id FROM dashboards WHERE organization_id = $1",
+    [org],
+  );
   const found = new Map<string, number>();
   for (const { id } of ids) found.set(id, (found.get(id) ?? 0) + 1);
   const missing = [...acknowledged.entries()].filter(([, id]) => found.get(id) !== 1).map(([rid]) => rid);
@@ -189,7 +215,9 @@ export const maxLatency = (attempts: Attempt[]) => attempts.reduce((m, a) => Mat
 
 /** From `since` to the first successful attempt that ended after it (undefined if none did). */
 export function recoveryMs(attempts: Attempt[], since: number): number | undefined {
-  const first = attempts.filter((a) => a.code === "OK" && a.endedAt >= since).reduce((m, a) => Math.min(m, a.endedAt), Infinity);
+  const first = attempts
+    .filter((a) => a.code === "OK" && a.endedAt >= since)
+    .reduce((m, a) => Math.min(m, a.endedAt), Infinity);
   return Number.isFinite(first) ? first - since : undefined;
 }
 
@@ -201,7 +229,11 @@ const FIGURES_DIR = fileURLToPath(new URL("../../data/reliability/", import.meta
  * where docs/reliability.md takes them from.
  */
 /** The figures every create-load scenario reports: what was tried, acknowledged and found. */
-export function createLoadFigures(workers: number, result: CreateLoadResult, store: StoreCheck): Record<string, unknown> {
+export function createLoadFigures(
+  workers: number,
+  result: CreateLoadResult,
+  store: StoreCheck,
+): Record<string, unknown> {
   return {
     workers,
     attempts: result.attempts.length,
@@ -217,5 +249,8 @@ export function createLoadFigures(workers: number, result: CreateLoadResult, sto
 export function recordFigures(scenario: string, figures: Record<string, unknown>): void {
   console.log(`[figures] ${scenario}: ${JSON.stringify(figures)}`);
   mkdirSync(FIGURES_DIR, { recursive: true });
-  writeFileSync(`${FIGURES_DIR}${scenario}.json`, JSON.stringify({ ...figures, recordedAt: new Date().toISOString() }, null, 2) + "\n");
+  writeFileSync(
+    `${FIGURES_DIR}${scenario}.json`,
+    JSON.stringify({ ...figures, recordedAt: new Date().toISOString() }, null, 2) + "\n",
+  );
 }

@@ -1,6 +1,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
-import { createRegistry, fromBinary, toBinary, type DescMessage, type MessageShape, type MessageInitShape, create } from "@bufbuild/protobuf";
+import {
+  createRegistry,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type MessageShape,
+  type MessageInitShape,
+  create,
+} from "@bufbuild/protobuf";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
@@ -50,8 +58,13 @@ export class GrpcJsDashboardClient {
     const message = create(method.input, request as never);
     return new Promise((resolve, reject) => {
       const fn = (this.client as unknown as Record<string, Function>)[method.localName]!;
-      fn.call(this.client, message, metadata, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, res: unknown) =>
-        err ? reject(err) : resolve(res as MessageShape<Methods[K]["output"]>),
+      fn.call(
+        this.client,
+        message,
+        metadata,
+        { deadline: Date.now() + 10_000 },
+        (err: grpc.ServiceError | null, res: unknown) =>
+          err ? reject(err) : resolve(res as MessageShape<Methods[K]["output"]>),
       );
     });
   }
@@ -72,11 +85,9 @@ export async function grpcFailureOf(call: Promise<unknown>): Promise<GrpcJsFailu
     const status = bin ? fromBinary(StatusSchema, Buffer.isBuffer(bin) ? bin : Buffer.from(bin, "base64")) : undefined;
     const unpacked = (status?.details ?? []).map((d) => anyUnpack(d, registry));
     const info = unpacked.find((m) => m?.$typeName === ErrorInfoSchema.typeName) as
-      | MessageShape<typeof ErrorInfoSchema>
-      | undefined;
+      MessageShape<typeof ErrorInfoSchema> | undefined;
     const bad = unpacked.find((m) => m?.$typeName === BadRequestSchema.typeName) as
-      | MessageShape<typeof BadRequestSchema>
-      | undefined;
+      MessageShape<typeof BadRequestSchema> | undefined;
     return {
       code: err.code,
       details: err.details,

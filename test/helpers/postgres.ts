@@ -38,7 +38,11 @@ export async function createTestDatabase(): Promise<TestDatabase> {
 }
 
 /** Runs one statement against a test database directly (to look behind the service's back). */
-export async function queryDatabase<Row = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<Row[]> {
+export async function queryDatabase<Row = Record<string, unknown>>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<Row[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {

@@ -31,7 +31,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     run("runuser", ["-u", "postgres", "--", join(BIN, cmd), ...args], { cwd: dir, timeout: 60_000 });
   await asPostgres("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
   const options = `-p ${port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off`;
-  const start = () => asPostgres("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "start"]).then(() => {});
+  const start = () =>
+    asPostgres("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "log"), "-w", "start"]).then(() => {});
   const stop = () => asPostgres("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]).then(() => {});
   await start();
   return {
@@ -46,6 +47,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
 }
 
 async function postgresUser(): Promise<{ uid: number; gid: number }> {
-  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])]);
+  const [{ stdout: uid }, { stdout: gid }] = await Promise.all([
+    run("id", ["-u", "postgres"]),
+    run("id", ["-g", "postgres"]),
+  ]);
   return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }

@@ -39,7 +39,8 @@ export async function spawnServer(
   // Ready when the port accepts connections (whatever LOG_LEVEL hides), or failed when the process exits.
   await new Promise<void>((resolve, reject) => {
     const deadline = Date.now() + timeoutMs;
-    const onExit = (code: number | null) => reject(new Error(`server exited with ${code} before listening:\n${lines.join("\n")}`));
+    const onExit = (code: number | null) =>
+      reject(new Error(`server exited with ${code} before listening:\n${lines.join("\n")}`));
     child.once("exit", onExit);
     // A port the process cannot bind (a config-error test) is never polled: only its exit is awaited.
     if (!(port > 0 && port < 65536)) return;

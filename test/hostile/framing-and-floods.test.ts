@@ -42,10 +42,14 @@ async function rawGrpc(body: Buffer, headers: Record<string, string> = {}) {
         const all = { ...head, ...t };
         const details = all["grpc-status-details-bin"] as string | undefined;
         const status = details ? fromBinary(StatusSchema, Buffer.from(details, "base64")) : undefined;
-        const info = status?.details.map((d) => anyUnpack(d, registry)).find((m) => m?.$typeName === ErrorInfoSchema.typeName) as
-          | { reason: string }
-          | undefined;
-        resolve({ status: Number(all["grpc-status"]), message: decodeURIComponent(String(all["grpc-message"] ?? "")), reason: info?.reason });
+        const info = status?.details
+          .map((d) => anyUnpack(d, registry))
+          .find((m) => m?.$typeName === ErrorInfoSchema.typeName) as { reason: string } | undefined;
+        resolve({
+          status: Number(all["grpc-status"]),
+          message: decodeURIComponent(String(all["grpc-message"] ?? "")),
+          reason: info?.reason,
+        });
       };
       stream.on("trailers", finish);
       stream.on("end", () => finish({}));
@@ -176,7 +180,9 @@ describe("floods and garbage on the port", () => {
 
   it("raw garbage bytes get the connection closed, and the server stays up", async () => {
     const closed = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(server.port, "127.0.0.1", () => socket.write(Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10])));
+      const socket = net.connect(server.port, "127.0.0.1", () =>
+        socket.write(Buffer.from([0, 1, 2, 255, 254, 13, 10, 13, 10])),
+      );
       socket.on("data", () => {});
       socket.once("close", () => resolve(true));
       socket.once("error", () => resolve(true));

@@ -24,7 +24,10 @@ const ORGS = ["iso-alpha", "iso-bravo"] as const;
 type Org = (typeof ORGS)[number];
 const other = (org: Org): Org => (org === "iso-alpha" ? "iso-bravo" : "iso-alpha");
 const short = (org: Org) => (org === "iso-alpha" ? "alpha" : "bravo");
-const TENANTS: Record<Org, string[]> = { "iso-alpha": [0, 1, 2, 3].map((i) => `alpha-t${i}`), "iso-bravo": [0, 1, 2, 3].map((i) => `bravo-t${i}`) };
+const TENANTS: Record<Org, string[]> = {
+  "iso-alpha": [0, 1, 2, 3].map((i) => `alpha-t${i}`),
+  "iso-bravo": [0, 1, 2, 3].map((i) => `bravo-t${i}`),
+};
 const NAME = (org: Org, tenant: string) => `${short(org) === "alpha" ? "Alphaboard" : "Bravoboard"} of ${tenant}`;
 
 interface Caller {
@@ -48,9 +51,21 @@ beforeAll(async () => {
   server = await startTestServer();
   client = dashboardClient(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
   for (const org of ORGS) {
-    callers.push({ org, label: `${short(org)}-admin`, admin: true, grant: [], token: await callerToken({ org, admin: true, sub: `${short(org)}-admin` }) });
+    callers.push({
+      org,
+      label: `${short(org)}-admin`,
+      admin: true,
+      grant: [],
+      token: await callerToken({ org, admin: true, sub: `${short(org)}-admin` }),
+    });
     const grant = [TENANTS[org][0]!, TENANTS[org][1]!, TENANTS[other(org)][0]!];
-    callers.push({ org, label: `${short(org)}-limited`, admin: false, grant, token: await callerToken({ org, tenants: grant, sub: `${short(org)}-limited` }) });
+    callers.push({
+      org,
+      label: `${short(org)}-limited`,
+      admin: false,
+      grant,
+      token: await callerToken({ org, tenants: grant, sub: `${short(org)}-limited` }),
+    });
   }
 });
 afterAll(async () => {
@@ -62,7 +77,14 @@ type Op =
   | { kind: "create"; via: "rpc" | "rest"; caller: number; tenant: number }
   | { kind: "get"; via: "rpc" | "rest"; caller: number; tenant: number; otherOrgTenant: boolean }
   | { kind: "delete"; via: "rpc" | "rest"; caller: number; tenant: number; otherOrgTenant: boolean }
-  | { kind: "mint"; via: "rpc" | "rest"; caller: number; tenant: number; otherOrgTenant: boolean; idFrom: "right" | "other-org" | "none" }
+  | {
+      kind: "mint";
+      via: "rpc" | "rest";
+      caller: number;
+      tenant: number;
+      otherOrgTenant: boolean;
+      idFrom: "right" | "other-org" | "none";
+    }
   | { kind: "list"; via: "rpc" | "rest"; caller: number }
   | { kind: "verify"; caller: number; token: number };
 
@@ -71,7 +93,13 @@ const callerIdx = fc.integer({ min: 0, max: 3 });
 const tenantIdx = fc.integer({ min: 0, max: 3 });
 const op = fc.oneof(
   fc.record({ kind: fc.constant("create" as const), via, caller: callerIdx, tenant: tenantIdx }),
-  fc.record({ kind: fc.constantFrom("get" as const, "delete" as const), via, caller: callerIdx, tenant: tenantIdx, otherOrgTenant: fc.boolean() }),
+  fc.record({
+    kind: fc.constantFrom("get" as const, "delete" as const),
+    via,
+    caller: callerIdx,
+    tenant: tenantIdx,
+    otherOrgTenant: fc.boolean(),
+  }),
   fc.record({
     kind: fc.constant("mint" as const),
     via,
@@ -93,16 +121,27 @@ interface Answer {
   token?: string;
 }
 
-const REST_CODES: Record<number, string> = { 200: "OK", 201: "OK", 403: "PermissionDenied", 404: "NotFound", 409: "AlreadyExists", 422: "InvalidArgument" };
+const REST_CODES: Record<number, string> = {
+  200: "OK",
+  201: "OK",
+  403: "PermissionDenied",
+  404: "NotFound",
+  409: "AlreadyExists",
+  422: "InvalidArgument",
+};
 
 const claimsOf = (token: string) => Buffer.from(token.split(".")[1] ?? "", "base64url").toString();
 
 async function rpcAnswer(call: Promise<unknown>): Promise<Answer> {
   try {
     const res = (await call) as Record<string, unknown>;
-    const dashboards = [res.dashboard, ...((res.dashboards as unknown[]) ?? [])].filter(Boolean) as Answer["dashboards"];
+    const dashboards = [res.dashboard, ...((res.dashboards as unknown[]) ?? [])].filter(
+      Boolean,
+    ) as Answer["dashboards"];
     const token = typeof res.token === "string" ? res.token : undefined;
-    const text = JSON.stringify(res, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + (token ? claimsOf(token) : "");
+    const text =
+      JSON.stringify(res, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) +
+      (token ? claimsOf(token) : "");
     return { code: "OK", text, dashboards, token };
   } catch (err) {
     const e = ConnectError.from(err);
@@ -120,9 +159,18 @@ async function restAnswer(method: string, path: string, callerJwt: string, body?
   const json = JSON.parse(text) as { data?: unknown };
   const data = json.data as Record<string, unknown> | Record<string, unknown>[] | undefined;
   const list = Array.isArray(data) ? data : data && "tenant_id" in data ? [data] : [];
-  const dashboards = list.map((d) => ({ organizationId: d.organization_id as string, tenantId: d.tenant_id as string, id: d.id as string }));
+  const dashboards = list.map((d) => ({
+    organizationId: d.organization_id as string,
+    tenantId: d.tenant_id as string,
+    id: d.id as string,
+  }));
   const token = !Array.isArray(data) && typeof data?.token === "string" ? data.token : undefined;
-  return { code: REST_CODES[res.status] ?? `HTTP ${res.status}`, text: text + (token ? claimsOf(token) : ""), dashboards, token };
+  return {
+    code: REST_CODES[res.status] ?? `HTTP ${res.status}`,
+    text: text + (token ? claimsOf(token) : ""),
+    dashboards,
+    token,
+  };
 }
 
 /** What the caller may see of its own organization. */
@@ -144,7 +192,11 @@ async function perform(o: Op): Promise<void> {
     answer =
       o.via === "rpc"
         ? await rpcAnswer(client.createDashboard(body, h))
-        : await restAnswer("POST", "/api/v1/dashboards", c.token, { tenant_id: tenant, workspace_id: "ws-1", name: body.name });
+        : await restAnswer("POST", "/api/v1/dashboards", c.token, {
+            tenant_id: tenant,
+            workspace_id: "ws-1",
+            name: body.name,
+          });
     expected = !visible(c, tenant) ? ["PermissionDenied"] : model[c.org].has(tenant) ? ["AlreadyExists"] : ["OK"];
     if (answer.code === "OK") {
       model[c.org].set(tenant, answer.dashboards[0]!.id);
@@ -155,10 +207,18 @@ async function perform(o: Op): Promise<void> {
     const tenant = TENANTS[owner][o.tenant]!;
     sent = [tenant];
     if (o.via === "rpc") {
-      answer = await rpcAnswer(o.kind === "get" ? client.getDashboard({ tenantId: tenant }, h) : client.deleteDashboard({ tenantId: tenant }, h));
+      answer = await rpcAnswer(
+        o.kind === "get"
+          ? client.getDashboard({ tenantId: tenant }, h)
+          : client.deleteDashboard({ tenantId: tenant }, h),
+      );
     } else answer = await restAnswer(o.kind === "get" ? "GET" : "DELETE", `/api/v1/dashboards/${tenant}`, c.token);
     // The other organization's tenant names never exist in the caller's organization.
-    expected = !visible(c, tenant) ? ["PermissionDenied"] : owner === c.org && model[c.org].has(tenant) ? ["OK"] : ["NotFound"];
+    expected = !visible(c, tenant)
+      ? ["PermissionDenied"]
+      : owner === c.org && model[c.org].has(tenant)
+        ? ["OK"]
+        : ["NotFound"];
     if (o.kind === "delete" && answer.code === "OK") model[c.org].delete(tenant);
   } else if (o.kind === "mint") {
     const owner = o.otherOrgTenant ? other(c.org) : c.org;
@@ -166,13 +226,21 @@ async function perform(o: Op): Promise<void> {
     const right = model[owner].get(tenant);
     const otherIds = [...issuedIds[other(c.org)]];
     const dashboardId =
-      o.idFrom === "right" && right ? right : o.idFrom === "other-org" && otherIds.length ? otherIds[o.tenant % otherIds.length]! : "00000000-0000-7000-8000-000000000000";
+      o.idFrom === "right" && right
+        ? right
+        : o.idFrom === "other-org" && otherIds.length
+          ? otherIds[o.tenant % otherIds.length]!
+          : "00000000-0000-7000-8000-000000000000";
     sent = [tenant, dashboardId];
     const body = { tenantId: tenant, workspaceId: "ws-1", dashboardId };
     answer =
       o.via === "rpc"
         ? await rpcAnswer(client.createIframeToken(body, h))
-        : await restAnswer("POST", "/api/v1/dashboards/iframe-token", c.token, { tenant_id: tenant, workspace_id: "ws-1", dashboard_id: dashboardId });
+        : await restAnswer("POST", "/api/v1/dashboards/iframe-token", c.token, {
+            tenant_id: tenant,
+            workspace_id: "ws-1",
+            dashboard_id: dashboardId,
+          });
     expected = !visible(c, tenant)
       ? ["PermissionDenied"]
       : owner === c.org && right !== undefined && dashboardId === right
@@ -180,10 +248,18 @@ async function perform(o: Op): Promise<void> {
         : ["NotFound"];
     if (answer.token) issuedTokens.push({ org: c.org, token: answer.token });
   } else if (o.kind === "list") {
-    answer = o.via === "rpc" ? await rpcAnswer(client.listDashboards({ pageSize: 1000 }, h)) : await restAnswer("GET", "/api/v1/dashboards?limit=1000", c.token);
+    answer =
+      o.via === "rpc"
+        ? await rpcAnswer(client.listDashboards({ pageSize: 1000 }, h))
+        : await restAnswer("GET", "/api/v1/dashboards?limit=1000", c.token);
     expected = ["OK"];
-    const want = [...model[c.org].entries()].filter(([t]) => visible(c, t)).map(([, id]) => id).sort();
-    expect(answer.dashboards.map((d) => d.id).sort(), `${where}: the list is exactly what the caller may see`).toEqual(want);
+    const want = [...model[c.org].entries()]
+      .filter(([t]) => visible(c, t))
+      .map(([, id]) => id)
+      .sort();
+    expect(answer.dashboards.map((d) => d.id).sort(), `${where}: the list is exactly what the caller may see`).toEqual(
+      want,
+    );
   } else {
     const pick = issuedTokens.length ? issuedTokens[o.token % issuedTokens.length]! : undefined;
     if (!pick) return;
@@ -204,12 +280,19 @@ async function perform(o: Op): Promise<void> {
   // Nothing of the other organization anywhere in the answer, beyond what the caller itself sent.
   let text = answer.text;
   for (const s of sent) text = text.split(s).join("<sent>");
-  const foreign = [other(c.org), short(other(c.org)), short(other(c.org)) === "alpha" ? "Alphaboard" : "Bravoboard", ...issuedIds[other(c.org)]];
-  for (const marker of foreign) expect(text.includes(marker), `${where} leaked "${marker}": ${text.slice(0, 400)}`).toBe(false);
+  const foreign = [
+    other(c.org),
+    short(other(c.org)),
+    short(other(c.org)) === "alpha" ? "Alphaboard" : "Bravoboard",
+    ...issuedIds[other(c.org)],
+  ];
+  for (const marker of foreign)
+    expect(text.includes(marker), `${where} leaked "${marker}": ${text.slice(0, 400)}`).toBe(false);
   // VerifyIframeToken is exempt by design (README): any caller of the token's organization may verify it, and the
   // claims it returns are the ones the caller already holds in the token it sent.
   if (!c.admin && o.kind !== "verify") {
-    for (const t of TENANTS[c.org].filter((t) => !c.grant.includes(t))) expect(text.includes(t), `${where} showed ${t} outside the grant`).toBe(false);
+    for (const t of TENANTS[c.org].filter((t) => !c.grant.includes(t)))
+      expect(text.includes(t), `${where} showed ${t} outside the grant`).toBe(false);
   }
 }
 
@@ -231,7 +314,11 @@ describe("cross-organization isolation as a property", () => {
     for (const code of ["OK", "PermissionDenied", "NotFound", "InvalidArgument"]) expect(codes).toContain(code);
     // The database holds exactly what the model says, for both organizations: no attack changed anything.
     for (const org of ORGS) {
-      const rows = await queryDatabase<{ tenant_id: string; id: string }>(server.db.url, "SELECT tenant_id, id::text AS id FROM dashboards WHERE organization_id = $1", [org]);
+      const rows = await queryDatabase<{ tenant_id: string; id: string }>(
+        server.db.url,
+        "SELECT tenant_id, id::text AS id FROM dashboards WHERE organization_id = $1",
+        [org],
+      );
       expect(Object.fromEntries(rows.map((r) => [r.tenant_id, r.id]))).toEqual(Object.fromEntries(model[org]));
     }
   }, 120_000);

@@ -40,7 +40,20 @@ const nasty = fc.oneof(
   fc.stringMatching(/^[A-Za-z0-9._:-]{1,24}$/),
   fc.string({ unit: "grapheme", maxLength: 40 }),
   fc.string({ unit: "binary", maxLength: 40 }),
-  fc.constantFrom("", " ", "t1", "T1", "t1\u0000", "ｔ１", "e\u0301", "é", "'; DROP TABLE dashboards;--", '{"$ne":null}', "../../etc/passwd", "\ud800"),
+  fc.constantFrom(
+    "",
+    " ",
+    "t1",
+    "T1",
+    "t1\u0000",
+    "ｔ１",
+    "e\u0301",
+    "é",
+    "'; DROP TABLE dashboards;--",
+    '{"$ne":null}',
+    "../../etc/passwd",
+    "\ud800",
+  ),
   fc.string({ minLength: 120, maxLength: 3000 }),
 );
 const int32 = fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
@@ -135,7 +148,10 @@ describe.each(Object.keys(requests) as (keyof typeof requests)[])("%s with arbit
         });
         const json = (await res.json()) as { code?: string; details?: { type: string }[] };
         count(`connect ${rpc}`, json.code ?? "ok");
-        expect(["ok", "invalid_argument", "not_found", "already_exists", "failed_precondition"], `${res.status} ${JSON.stringify(json)} for ${body}`).toContain(json.code ?? "ok");
+        expect(
+          ["ok", "invalid_argument", "not_found", "already_exists", "failed_precondition"],
+          `${res.status} ${JSON.stringify(json)} for ${body}`,
+        ).toContain(json.code ?? "ok");
         if (json.code) expect(json.details?.filter((d) => d.type === "google.rpc.ErrorInfo")).toHaveLength(1);
       }),
       { numRuns: RUNS },
@@ -150,11 +166,20 @@ describe("the guide's REST routes with arbitrary input", () => {
   const body = fc.oneof(
     fc.jsonValue(),
     fc.record({ tenant_id: nasty, workspace_id: nasty, name: nasty, description: maybe(nasty) }),
-    fc.record({ tenant_id: nasty, workspace_id: nasty, dashboard_id: nasty, valid_until: maybe(fc.oneof(fc.integer(), fc.double(), nasty)) }),
+    fc.record({
+      tenant_id: nasty,
+      workspace_id: nasty,
+      dashboard_id: nasty,
+      valid_until: maybe(fc.oneof(fc.integer(), fc.double(), nasty)),
+    }),
   );
   const call = fc.oneof(
     fc.record({ method: fc.constant("POST"), path: fc.constant("/api/v1/dashboards"), body }),
-    fc.record({ method: fc.constantFrom("GET", "DELETE"), path: segment.map((t) => `/api/v1/dashboards/${t}`), body: fc.constant(undefined) }),
+    fc.record({
+      method: fc.constantFrom("GET", "DELETE"),
+      path: segment.map((t) => `/api/v1/dashboards/${t}`),
+      body: fc.constant(undefined),
+    }),
     fc.record({
       method: fc.constant("GET"),
       path: fc.tuple(segment, segment).map(([skip, limit]) => `/api/v1/dashboards?skip=${skip}&limit=${limit}`),
@@ -173,7 +198,9 @@ describe("the guide's REST routes with arbitrary input", () => {
         });
         const json = (await res.json()) as { success?: boolean; code?: string };
         count(`rest ${method} ${path.split("?")[0]!.split("/").slice(0, 4).join("/")}`, String(res.status));
-        expect([200, 201, 404, 409, 422], `${res.status} ${JSON.stringify(json)} for ${method} ${path}`).toContain(res.status);
+        expect([200, 201, 404, 409, 422], `${res.status} ${JSON.stringify(json)} for ${method} ${path}`).toContain(
+          res.status,
+        );
         expect(typeof json.success).toBe("boolean");
         if (!json.success) expect(["NOT_FOUND", "ALREADY_EXISTS", "VALIDATION_ERROR"]).toContain(json.code);
       }),

@@ -15,7 +15,10 @@ beforeAll(async () => {
   server = await startTestServer();
   client = dashboardClient(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
   const victim = bearer(await callerToken({ org: "victim", admin: true }));
-  const { dashboard } = await client.createDashboard({ tenantId: "acme-tenant", workspaceId: "w1", name: "Secret numbers" }, victim);
+  const { dashboard } = await client.createDashboard(
+    { tenantId: "acme-tenant", workspaceId: "w1", name: "Secret numbers" },
+    victim,
+  );
   victimDashboardId = dashboard!.id;
   await client.createDashboard({ tenantId: "other-tenant", workspaceId: "w1", name: "Other" }, victim);
 });
@@ -29,12 +32,18 @@ describe("bearer tokens an attacker might send", () => {
 
   it("refuses a missing, non-Bearer or garbage Authorization header", async () => {
     expect(await failureOf(client.listDashboards({}))).toMatchObject(unauthenticated);
-    expect(await failureOf(client.listDashboards({}, { headers: { authorization: "Basic dXNlcjpwYXNz" } }))).toMatchObject(unauthenticated);
+    expect(
+      await failureOf(client.listDashboards({}, { headers: { authorization: "Basic dXNlcjpwYXNz" } })),
+    ).toMatchObject(unauthenticated);
     expect(await failureOf(client.listDashboards({}, bearer("not.a.jwt")))).toMatchObject(unauthenticated);
   });
 
   it("refuses a token signed with another secret (forged)", async () => {
-    const forged = await callerToken({ org: "victim", admin: true, secret: "a-different-secret-of-at-least-32-bytes!!" });
+    const forged = await callerToken({
+      org: "victim",
+      admin: true,
+      secret: "a-different-secret-of-at-least-32-bytes!!",
+    });
     expect(await failureOf(client.listDashboards({}, bearer(forged)))).toMatchObject(unauthenticated);
   });
 
@@ -74,7 +83,10 @@ describe("bearer tokens an attacker might send", () => {
 
   it("refuses tokens whose claims are missing or malformed", async () => {
     const sign = (claims: Record<string, unknown>) =>
-      new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setExpirationTime("5m").sign(new TextEncoder().encode(TEST_JWT_SECRET));
+      new SignJWT(claims)
+        .setProtectedHeader({ alg: "HS256" })
+        .setExpirationTime("5m")
+        .sign(new TextEncoder().encode(TEST_JWT_SECRET));
     for (const claims of [
       { sub: "x" }, // no organization
       { sub: "x", organization_id: "" },
@@ -83,7 +95,10 @@ describe("bearer tokens an attacker might send", () => {
       { sub: "x", organization_id: "victim", roles: "admin" }, // roles not a list
       { sub: "x", organization_id: "victim", tenant_ids: "acme-tenant" },
     ]) {
-      expect(await failureOf(client.listDashboards({}, bearer(await sign(claims)))), JSON.stringify(claims)).toMatchObject(unauthenticated);
+      expect(
+        await failureOf(client.listDashboards({}, bearer(await sign(claims)))),
+        JSON.stringify(claims),
+      ).toMatchObject(unauthenticated);
     }
   });
 
@@ -114,7 +129,10 @@ describe("another organization", () => {
     expect(await failureOf(client.deleteDashboard({ tenantId: "acme-tenant" }, attacker))).toMatchObject(notFound);
     expect(
       await failureOf(
-        client.createIframeToken({ tenantId: "acme-tenant", workspaceId: "w1", dashboardId: victimDashboardId }, attacker),
+        client.createIframeToken(
+          { tenantId: "acme-tenant", workspaceId: "w1", dashboardId: victimDashboardId },
+          attacker,
+        ),
       ),
     ).toMatchObject(notFound);
     const page = await client.listDashboards({}, attacker);
@@ -122,7 +140,10 @@ describe("another organization", () => {
     expect(page.dashboards).toEqual([]);
 
     // The same tenant id in the attacker's organization is a different dashboard.
-    const { dashboard } = await client.createDashboard({ tenantId: "acme-tenant", workspaceId: "w1", name: "Mine" }, attacker);
+    const { dashboard } = await client.createDashboard(
+      { tenantId: "acme-tenant", workspaceId: "w1", name: "Mine" },
+      attacker,
+    );
     expect(dashboard!.organizationId).toBe("attacker");
     expect(dashboard!.id).not.toBe(victimDashboardId);
 
@@ -136,7 +157,13 @@ describe("another organization", () => {
     const res = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/CreateDashboard`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${attacker}` },
-      body: JSON.stringify({ tenantId: "t9", workspaceId: "w", name: "n", organizationId: "victim", createdBy: "alice" }),
+      body: JSON.stringify({
+        tenantId: "t9",
+        workspaceId: "w",
+        name: "n",
+        organizationId: "victim",
+        createdBy: "alice",
+      }),
     });
     // Unknown JSON fields are ignored (forward compatibility); what matters is they change nothing.
     expect(res.status).toBe(200);
@@ -154,9 +181,13 @@ describe("a caller limited to some tenants", () => {
     for (const tenantId of ["other-tenant", "does-not-exist"]) {
       expect(await failureOf(client.getDashboard({ tenantId }, narrow))).toMatchObject(denied);
       expect(await failureOf(client.deleteDashboard({ tenantId }, narrow))).toMatchObject(denied);
-      expect(await failureOf(client.createDashboard({ tenantId, workspaceId: "w", name: "n" }, narrow))).toMatchObject(denied);
+      expect(await failureOf(client.createDashboard({ tenantId, workspaceId: "w", name: "n" }, narrow))).toMatchObject(
+        denied,
+      );
       expect(
-        await failureOf(client.createIframeToken({ tenantId, workspaceId: "w1", dashboardId: victimDashboardId }, narrow)),
+        await failureOf(
+          client.createIframeToken({ tenantId, workspaceId: "w1", dashboardId: victimDashboardId }, narrow),
+        ),
       ).toMatchObject(denied);
     }
     const admin = bearer(await callerToken({ org: "victim", admin: true }));
@@ -176,10 +207,17 @@ describe("a caller limited to some tenants", () => {
     const narrow = bearer(await callerToken({ org: "victim", tenants: ["acme-tenant"] }));
     const notFound = { code: Code.NotFound, reason: "NOT_FOUND" };
     expect(
-      await failureOf(client.createIframeToken({ tenantId: "acme-tenant", workspaceId: "w1", dashboardId: other.id }, narrow)),
+      await failureOf(
+        client.createIframeToken({ tenantId: "acme-tenant", workspaceId: "w1", dashboardId: other.id }, narrow),
+      ),
     ).toMatchObject(notFound);
     expect(
-      await failureOf(client.createIframeToken({ tenantId: "acme-tenant", workspaceId: "w2", dashboardId: victimDashboardId }, narrow)),
+      await failureOf(
+        client.createIframeToken(
+          { tenantId: "acme-tenant", workspaceId: "w2", dashboardId: victimDashboardId },
+          narrow,
+        ),
+      ),
     ).toMatchObject(notFound);
   });
 });
@@ -188,21 +226,53 @@ describe("asymmetric caller keys (AUTH_JWT_PUBLIC_KEY)", () => {
   it("accepts RS256 tokens and refuses HS256 tokens signed with the public key (algorithm confusion)", async () => {
     const { publicKey, privateKey } = await generateKeyPair("RS256");
     const pem = await exportSPKI(publicKey);
-    const rsServer = await startTestServer({ AUTH_JWT_SECRET: "", AUTH_JWT_PUBLIC_KEY: pem, AUTH_JWT_ALGORITHMS: "RS256", AUTH_ISSUER: "https://idp.test", AUTH_AUDIENCE: "dashboards" });
+    const rsServer = await startTestServer({
+      AUTH_JWT_SECRET: "",
+      AUTH_JWT_PUBLIC_KEY: pem,
+      AUTH_JWT_ALGORITHMS: "RS256",
+      AUTH_ISSUER: "https://idp.test",
+      AUTH_AUDIENCE: "dashboards",
+    });
     try {
       const rsClient = dashboardClient(createConnectTransport({ baseUrl: rsServer.baseUrl, httpVersion: "1.1" }));
       const claims = { sub: "u", organization_id: "rs-org", roles: ["admin"] };
-      const good = await new SignJWT(claims).setProtectedHeader({ alg: "RS256" }).setIssuer("https://idp.test").setAudience("dashboards").setExpirationTime("5m").sign(privateKey);
+      const good = await new SignJWT(claims)
+        .setProtectedHeader({ alg: "RS256" })
+        .setIssuer("https://idp.test")
+        .setAudience("dashboards")
+        .setExpirationTime("5m")
+        .sign(privateKey);
       expect((await rsClient.listDashboards({}, bearer(good))).totalSize).toBe(0);
 
-      const confused = await new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setIssuer("https://idp.test").setAudience("dashboards").setExpirationTime("5m").sign(new TextEncoder().encode(pem));
-      expect(await failureOf(rsClient.listDashboards({}, bearer(confused)))).toMatchObject({ code: Code.Unauthenticated });
+      const confused = await new SignJWT(claims)
+        .setProtectedHeader({ alg: "HS256" })
+        .setIssuer("https://idp.test")
+        .setAudience("dashboards")
+        .setExpirationTime("5m")
+        .sign(new TextEncoder().encode(pem));
+      expect(await failureOf(rsClient.listDashboards({}, bearer(confused)))).toMatchObject({
+        code: Code.Unauthenticated,
+      });
 
-      const wrongIssuer = await new SignJWT(claims).setProtectedHeader({ alg: "RS256" }).setIssuer("https://evil.test").setAudience("dashboards").setExpirationTime("5m").sign(privateKey);
-      expect(await failureOf(rsClient.listDashboards({}, bearer(wrongIssuer)))).toMatchObject({ code: Code.Unauthenticated });
+      const wrongIssuer = await new SignJWT(claims)
+        .setProtectedHeader({ alg: "RS256" })
+        .setIssuer("https://evil.test")
+        .setAudience("dashboards")
+        .setExpirationTime("5m")
+        .sign(privateKey);
+      expect(await failureOf(rsClient.listDashboards({}, bearer(wrongIssuer)))).toMatchObject({
+        code: Code.Unauthenticated,
+      });
 
-      const wrongAudience = await new SignJWT(claims).setProtectedHeader({ alg: "RS256" }).setIssuer("https://idp.test").setAudience("other").setExpirationTime("5m").sign(privateKey);
-      expect(await failureOf(rsClient.listDashboards({}, bearer(wrongAudience)))).toMatchObject({ code: Code.Unauthenticated });
+      const wrongAudience = await new SignJWT(claims)
+        .setProtectedHeader({ alg: "RS256" })
+        .setIssuer("https://idp.test")
+        .setAudience("other")
+        .setExpirationTime("5m")
+        .sign(privateKey);
+      expect(await failureOf(rsClient.listDashboards({}, bearer(wrongAudience)))).toMatchObject({
+        code: Code.Unauthenticated,
+      });
     } finally {
       await rsServer.stop();
     }

@@ -65,7 +65,9 @@ describe("Connect JSON with fetch", () => {
     expect(invalid.status).toBe(400);
     expect(invalid.body.code).toBe("invalid_argument");
     const badRequest = invalid.body.details.find((d: { type: string }) => d.type === "google.rpc.BadRequest");
-    expect(badRequest.debug.fieldViolations).toEqual([{ field: "name", description: "must be at most 200 characters" }]);
+    expect(badRequest.debug.fieldViolations).toEqual([
+      { field: "name", description: "must be at most 200 characters" },
+    ]);
   });
 
   it("refuses malformed JSON and unknown fields as INVALID_ARGUMENT without touching the database", async () => {
@@ -82,7 +84,11 @@ describe("Connect JSON with fetch", () => {
 
   it("refuses a body over the size limit", async () => {
     const token = await callerToken({ org: "fetch-org-4", admin: true });
-    const huge = await rpc("CreateDashboard", { tenantId: "t", workspaceId: "w", name: "n", description: "d".repeat(1_100_000) }, token);
+    const huge = await rpc(
+      "CreateDashboard",
+      { tenantId: "t", workspaceId: "w", name: "n", description: "d".repeat(1_100_000) },
+      token,
+    );
     expect(huge.status).toBeGreaterThanOrEqual(400);
     expect(huge.status).toBeLessThan(500);
     expect((await rpc("ListDashboards", {}, token)).body.totalSize ?? 0).toBe(0);
@@ -90,12 +96,20 @@ describe("Connect JSON with fetch", () => {
 
   it("compresses a large answer for a client that accepts gzip, and only then", async () => {
     const token = await callerToken({ org: "fetch-org-gzip", admin: true });
-    for (let i = 0; i < 30; i++) await rpc("CreateDashboard", { tenantId: `t${i}`, workspaceId: "w", name: `Dashboard ${i}` }, token);
+    for (let i = 0; i < 30; i++)
+      await rpc("CreateDashboard", { tenantId: `t${i}`, workspaceId: "w", name: `Dashboard ${i}` }, token);
     const ask = (acceptEncoding: string) =>
       new Promise<{ encoding: string | undefined; body: Buffer }>((resolve, reject) => {
         const req = http.request(
           `${server.baseUrl}/dashboard.v1.DashboardService/ListDashboards`,
-          { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "accept-encoding": acceptEncoding } },
+          {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              authorization: `Bearer ${token}`,
+              "accept-encoding": acceptEncoding,
+            },
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));
@@ -115,7 +129,10 @@ describe("Connect JSON with fetch", () => {
   });
 
   it("answers an unknown route with 404", async () => {
-    const res = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/DropEverything`, { method: "POST", body: "{}" });
+    const res = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/DropEverything`, {
+      method: "POST",
+      body: "{}",
+    });
     expect(res.status).toBe(404);
   });
 });

@@ -48,14 +48,19 @@ describe("dashboard reads cached on two replicas", () => {
     expect((await clientA.getDashboard({ tenantId: "t" }, admin)).dashboard?.id).toBe(created.id);
 
     await clientB.deleteDashboard({ tenantId: "t" }, admin);
-    await eventually(async () => (await failureOf(clientA.getDashboard({ tenantId: "t" }, admin))).code === Code.NotFound);
+    await eventually(
+      async () => (await failureOf(clientA.getDashboard({ tenantId: "t" }, admin))).code === Code.NotFound,
+    );
     // Minting must not find the deleted dashboard through the cache either.
     expect(
       await failureOf(clientA.createIframeToken({ tenantId: "t", workspaceId: "w", dashboardId: created.id }, admin)),
     ).toMatchObject({ code: Code.NotFound });
 
     const again = (await clientB.createDashboard({ tenantId: "t", workspaceId: "w", name: "v2" }, admin)).dashboard!;
-    expect((await clientA.getDashboard({ tenantId: "t" }, admin)).dashboard).toMatchObject({ id: again.id, name: "v2" });
+    expect((await clientA.getDashboard({ tenantId: "t" }, admin)).dashboard).toMatchObject({
+      id: again.id,
+      name: "v2",
+    });
   });
 
   it("reads the same replica's own writes at once", async () => {

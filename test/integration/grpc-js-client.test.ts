@@ -18,7 +18,11 @@ afterAll(async () => {
 describe("a plain @grpc/grpc-js client", () => {
   it("runs every RPC", async () => {
     const token = await callerToken({ org: "grpcjs", admin: true, sub: "bob" });
-    const { dashboard } = await client.call("createDashboard", { tenantId: "t1", workspaceId: "w1", name: "Ops" }, token);
+    const { dashboard } = await client.call(
+      "createDashboard",
+      { tenantId: "t1", workspaceId: "w1", name: "Ops" },
+      token,
+    );
     expect(dashboard).toMatchObject({ tenantId: "t1", organizationId: "grpcjs", createdBy: "bob", description: "" });
 
     expect((await client.call("getDashboard", { tenantId: "t1" }, token)).dashboard?.id).toBe(dashboard!.id);
@@ -53,13 +57,17 @@ describe("a plain @grpc/grpc-js client", () => {
       code: grpc.status.PERMISSION_DENIED,
       reason: "FORBIDDEN",
     });
-    expect(await grpcFailureOf(client.call("createDashboard", { tenantId: "bad id", workspaceId: "", name: "" }, admin))).toMatchObject({
+    expect(
+      await grpcFailureOf(client.call("createDashboard", { tenantId: "bad id", workspaceId: "", name: "" }, admin)),
+    ).toMatchObject({
       code: grpc.status.INVALID_ARGUMENT,
       reason: "VALIDATION_ERROR",
       fields: ["tenant_id", "workspace_id", "name"],
     });
     await client.call("createDashboard", { tenantId: "dup", workspaceId: "w", name: "A" }, admin);
-    expect(await grpcFailureOf(client.call("createDashboard", { tenantId: "dup", workspaceId: "w", name: "B" }, admin))).toMatchObject({
+    expect(
+      await grpcFailureOf(client.call("createDashboard", { tenantId: "dup", workspaceId: "w", name: "B" }, admin)),
+    ).toMatchObject({
       code: grpc.status.ALREADY_EXISTS,
       reason: "ALREADY_EXISTS",
     });

@@ -17,7 +17,8 @@ beforeAll(async () => {
   server = await startTestServer();
   client = dashboardClient(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
   admin = bearer(await callerToken({ org: "embedder", admin: true, sub: "minter" }));
-  dashboardId = (await client.createDashboard({ tenantId: "t1", workspaceId: "w1", name: "Embedded" }, admin)).dashboard!.id;
+  dashboardId = (await client.createDashboard({ tenantId: "t1", workspaceId: "w1", name: "Embedded" }, admin))
+    .dashboard!.id;
 });
 afterAll(() => server.stop());
 
@@ -51,29 +52,50 @@ describe("CreateIframeToken", () => {
 
   it("honours valid_until and refuses it in the past or beyond the maximum lifetime, never clamping", async () => {
     const now = Math.floor(Date.now() / 1000);
-    const ok = await client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId, validUntil: BigInt(now + 3600) }, admin);
+    const ok = await client.createIframeToken(
+      { tenantId: "t1", workspaceId: "w1", dashboardId, validUntil: BigInt(now + 3600) },
+      admin,
+    );
     expect(ok.expiresAt).toBe(BigInt(now + 3600));
 
     const invalid = { code: Code.InvalidArgument, reason: "VALIDATION_ERROR", fields: ["valid_until"] };
     for (const validUntil of [now - 10, now + 86400 + 120, 0, -5]) {
       expect(
-        await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId, validUntil: BigInt(validUntil) }, admin)),
+        await failureOf(
+          client.createIframeToken(
+            { tenantId: "t1", workspaceId: "w1", dashboardId, validUntil: BigInt(validUntil) },
+            admin,
+          ),
+        ),
         `valid_until ${validUntil}`,
       ).toMatchObject(invalid);
     }
     expect(
-      await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId, validUntil: 2n ** 62n }, admin)),
+      await failureOf(
+        client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId, validUntil: 2n ** 62n }, admin),
+      ),
     ).toMatchObject(invalid);
   });
 
   it("needs the dashboard to exist for that tenant and workspace", async () => {
     const notFound = { code: Code.NotFound, reason: "NOT_FOUND" };
-    expect(await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w2", dashboardId }, admin))).toMatchObject(notFound);
     expect(
-      await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId: "0190f3c2-0000-7000-8000-000000000000" }, admin)),
+      await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w2", dashboardId }, admin)),
     ).toMatchObject(notFound);
-    expect(await failureOf(client.createIframeToken({ tenantId: "t2", workspaceId: "w1", dashboardId }, admin))).toMatchObject(notFound);
-    expect(await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId: "" }, admin))).toMatchObject({
+    expect(
+      await failureOf(
+        client.createIframeToken(
+          { tenantId: "t1", workspaceId: "w1", dashboardId: "0190f3c2-0000-7000-8000-000000000000" },
+          admin,
+        ),
+      ),
+    ).toMatchObject(notFound);
+    expect(
+      await failureOf(client.createIframeToken({ tenantId: "t2", workspaceId: "w1", dashboardId }, admin)),
+    ).toMatchObject(notFound);
+    expect(
+      await failureOf(client.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId: "" }, admin)),
+    ).toMatchObject({
       code: Code.InvalidArgument,
       fields: ["dashboard_id"],
     });
@@ -98,7 +120,11 @@ describe("CreateIframeToken", () => {
   it("signs with EMBED_SIGNING_KEY when it is configured", async () => {
     const { privateKey, publicKey } = await generateKeyPair("EdDSA", { crv: "Ed25519", extractable: true });
     const jwk = { ...(await exportJWK(privateKey)), kid: "configured-key" };
-    const configured = await startTestServer({ EMBED_SIGNING_KEY: JSON.stringify(jwk), EMBED_TOKEN_ISSUER: "me", EMBED_TOKEN_AUDIENCE: "them" });
+    const configured = await startTestServer({
+      EMBED_SIGNING_KEY: JSON.stringify(jwk),
+      EMBED_TOKEN_ISSUER: "me",
+      EMBED_TOKEN_AUDIENCE: "them",
+    });
     try {
       const c = dashboardClient(createConnectTransport({ baseUrl: configured.baseUrl, httpVersion: "1.1" }));
       const id = (await c.createDashboard({ tenantId: "t", workspaceId: "w", name: "n" }, admin)).dashboard!.id;

@@ -17,7 +17,10 @@ describe("migrations", () => {
       const all = (await readMigrations()).map((m) => m.version);
       // Exactly one replica applied each migration; the others found nothing to do.
       expect(applied.flat().sort()).toEqual(all);
-      const rows = await queryDatabase<{ version: number }>(db.url, "SELECT version FROM schema_migrations ORDER BY version");
+      const rows = await queryDatabase<{ version: number }>(
+        db.url,
+        "SELECT version FROM schema_migrations ORDER BY version",
+      );
       expect(rows.map((r) => r.version)).toEqual(all);
     } finally {
       await Promise.all(replicas.map((sql) => sql.close()));
@@ -30,10 +33,17 @@ describe("migrations", () => {
     try {
       const broken = [
         { version: 1, name: "fine", sql: "CREATE TABLE first_table (id int)" },
-        { version: 2, name: "broken", sql: "CREATE TABLE second_table (id int); SELECT no_such_column FROM first_table" },
+        {
+          version: 2,
+          name: "broken",
+          sql: "CREATE TABLE second_table (id int); SELECT no_such_column FROM first_table",
+        },
       ];
       await expect(migrate(sql, broken)).rejects.toThrow(/no_such_column/);
-      const tables = await queryDatabase(other.url, "SELECT tablename FROM pg_tables WHERE tablename IN ('first_table', 'second_table', 'schema_migrations')");
+      const tables = await queryDatabase(
+        other.url,
+        "SELECT tablename FROM pg_tables WHERE tablename IN ('first_table', 'second_table', 'schema_migrations')",
+      );
       expect(tables).toEqual([]);
     } finally {
       await sql.close();

@@ -16,7 +16,10 @@ beforeAll(async () => {
   client = dashboardClient(createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "2" }));
   admin = bearer(await callerToken({ org: "pager", admin: true, sub: "pager-admin" }));
   for (let i = 0; i < 25; i++) {
-    const { dashboard } = await client.createDashboard({ tenantId: `t${String(i).padStart(2, "0")}`, workspaceId: "w", name: `D${i}` }, admin);
+    const { dashboard } = await client.createDashboard(
+      { tenantId: `t${String(i).padStart(2, "0")}`, workspaceId: "w", name: `D${i}` },
+      admin,
+    );
     created.push(dashboard!.id);
   }
 });
@@ -89,7 +92,9 @@ describe("ListDashboards paging (AIP-158)", () => {
     const org = bearer(await callerToken({ org: "busy", admin: true }));
     const before: string[] = [];
     for (let i = 0; i < 30; i++) {
-      before.push((await client.createDashboard({ tenantId: `b${i}`, workspaceId: "w", name: "n" }, org)).dashboard!.id);
+      before.push(
+        (await client.createDashboard({ tenantId: `b${i}`, workspaceId: "w", name: "n" }, org)).dashboard!.id,
+      );
     }
     // A writer inserts concurrently with every page read.
     let writing = true;

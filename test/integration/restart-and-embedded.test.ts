@@ -31,15 +31,23 @@ describe("the service as a process", () => {
     const admin = bearer(await callerToken({ org: "durable", admin: true }));
 
     const first = await spawnServer(env);
-    const created = (await clientFor(first.baseUrl).createDashboard({ tenantId: "t", workspaceId: "w", name: "Kept" }, admin)).dashboard!;
-    const before = await clientFor(first.baseUrl).createIframeToken({ tenantId: "t", workspaceId: "w", dashboardId: created.id }, admin);
+    const created = (
+      await clientFor(first.baseUrl).createDashboard({ tenantId: "t", workspaceId: "w", name: "Kept" }, admin)
+    ).dashboard!;
+    const before = await clientFor(first.baseUrl).createIframeToken(
+      { tenantId: "t", workspaceId: "w", dashboardId: created.id },
+      admin,
+    );
     expect(await first.stop("SIGTERM")).toBe(0);
 
     const second = await spawnServer(env);
     try {
       const got = await clientFor(second.baseUrl).getDashboard({ tenantId: "t" }, admin);
       expect(got.dashboard).toEqual(created);
-      const after = await clientFor(second.baseUrl).createIframeToken({ tenantId: "t", workspaceId: "w", dashboardId: created.id }, admin);
+      const after = await clientFor(second.baseUrl).createIframeToken(
+        { tenantId: "t", workspaceId: "w", dashboardId: created.id },
+        admin,
+      );
       expect(decodeProtectedHeader(after.token).kid).toBe(decodeProtectedHeader(before.token).kid);
     } finally {
       expect(await second.stop("SIGINT")).toBe(0);
@@ -54,11 +62,17 @@ describe("the service as a process", () => {
     expect(log).toMatch(/development secret/);
 
     // The README's way to get a token: npm run token, which reads the same development secret.
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/dev-token.ts", "--org", "newcomer", "--admin"], {
-      env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "scripts/dev-token.ts", "--org", "newcomer", "--admin"],
+      {
+        env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir },
+      },
+    );
     const admin = bearer(stdout.trim());
-    const created = (await clientFor(first.baseUrl).createDashboard({ tenantId: "t", workspaceId: "w", name: "Local" }, admin)).dashboard!;
+    const created = (
+      await clientFor(first.baseUrl).createDashboard({ tenantId: "t", workspaceId: "w", name: "Local" }, admin)
+    ).dashboard!;
     expect(created.organizationId).toBe("newcomer");
     expect(await first.stop()).toBe(0);
 
@@ -66,7 +80,10 @@ describe("the service as a process", () => {
     try {
       const got = await clientFor(second.baseUrl).getDashboard({ tenantId: "t" }, admin);
       expect(got.dashboard?.id).toBe(created.id);
-      const minted = await clientFor(second.baseUrl).createIframeToken({ tenantId: "t", workspaceId: "w", dashboardId: created.id }, admin);
+      const minted = await clientFor(second.baseUrl).createIframeToken(
+        { tenantId: "t", workspaceId: "w", dashboardId: created.id },
+        admin,
+      );
       expect(minted.token.split(".")).toHaveLength(3);
       // A token signed with anything but the development secret is still refused.
       const forged = bearer(await callerToken({ org: "newcomer", admin: true }));
@@ -77,7 +94,9 @@ describe("the service as a process", () => {
   });
 
   it("refuses to start with bad configuration and names every problem", async () => {
-    const err = await spawnServer({ NODE_ENV: "production", PORT: "99999", AUTH_JWT_SECRET: "short" }).catch((e: Error) => e);
+    const err = await spawnServer({ NODE_ENV: "production", PORT: "99999", AUTH_JWT_SECRET: "short" }).catch(
+      (e: Error) => e,
+    );
     expect(err).toBeInstanceOf(Error);
     const message = (err as Error).message;
     expect(message).toMatch(/exited with 2/);

@@ -50,7 +50,12 @@ describe.each(Object.keys(transports("http://x")))("every RPC over %s", (name) =
     );
     expect(minted.dashboardId).toBe(dashboard!.id);
     const claims = decodeJwt(minted.token);
-    expect(claims).toMatchObject({ organization_id: org, tenant_id: "tenant-1", workspace_id: "ws-1", dashboard_id: dashboard!.id });
+    expect(claims).toMatchObject({
+      organization_id: org,
+      tenant_id: "tenant-1",
+      workspace_id: "ws-1",
+      dashboard_id: dashboard!.id,
+    });
     expect(BigInt(claims.exp!)).toBe(minted.expiresAt);
     expect(Number(minted.expiresAt) - claims.iat!).toBe(600);
 

@@ -38,6 +38,10 @@ describe("operations configuration", () => {
     const production = problemsOf({ NODE_ENV: "production" });
     expect(production.some((p) => p.startsWith("DATABASE_URL:"))).toBe(true);
     expect(production.some((p) => p.includes("AUTH_JWT_SECRET"))).toBe(true);
-    expect(problemsOf({ AUTH_JWT_SECRET: "too-short" }).some((p) => p.startsWith("AUTH_JWT_SECRET:") && p.includes("32 bytes"))).toBe(true);
+    expect(
+      problemsOf({ AUTH_JWT_SECRET: "too-short" }).some(
+        (p) => p.startsWith("AUTH_JWT_SECRET:") && p.includes("32 bytes"),
+      ),
+    ).toBe(true);
   });
 });

@@ -9,7 +9,9 @@ const read = (path: string) => readFileSync(`${ROOT}${path}`, "utf8");
 
 type Obj = Record<string, any>;
 const kustomization = parseYamlDocuments(read("deploy/kustomization.yaml"))[0] as Obj;
-const manifests = (kustomization.resources as string[]).flatMap((file) => parseYamlDocuments(read(`deploy/${file}`)) as Obj[]);
+const manifests = (kustomization.resources as string[]).flatMap(
+  (file) => parseYamlDocuments(read(`deploy/${file}`)) as Obj[],
+);
 const ofKind = (kind: string) => {
   const found = manifests.filter((m) => m.kind === kind);
   expect(found).toHaveLength(1);
@@ -18,10 +20,9 @@ const ofKind = (kind: string) => {
 
 describe("the YAML subset reader", () => {
   it("reads nested mappings, sequences of mappings and scalars, and rejects what it does not support", () => {
-    expect(parseYamlDocuments('a:\n  b: 1\n  c: "x"\nl:\n  - name: n\n    v: true\n  - plain\n---\nk: [1, 2]\n')).toEqual([
-      { a: { b: 1, c: "x" }, l: [{ name: "n", v: true }, "plain"] },
-      { k: [1, 2] },
-    ]);
+    expect(
+      parseYamlDocuments('a:\n  b: 1\n  c: "x"\nl:\n  - name: n\n    v: true\n  - plain\n---\nk: [1, 2]\n'),
+    ).toEqual([{ a: { b: 1, c: "x" }, l: [{ name: "n", v: true }, "plain"] }, { k: [1, 2] }]);
     expect(() => parseYamlDocuments("a: &anchor 1\n")).toThrow(/subset/);
     expect(() => parseYamlDocuments("a: 1\na: 2\n")).toThrow(/duplicate/);
     expect(() => parseYamlDocuments("a: |\n  text\n")).toThrow(/subset/);
@@ -34,13 +35,22 @@ describe("Kubernetes manifests (deploy/)", () => {
     const service = ofKind("Service");
     const pdb = ofKind("PodDisruptionBudget");
     const hpa = ofKind("HorizontalPodAutoscaler");
-    expect([deployment.apiVersion, service.apiVersion, pdb.apiVersion, hpa.apiVersion]).toEqual(["apps/v1", "v1", "policy/v1", "autoscaling/v2"]);
+    expect([deployment.apiVersion, service.apiVersion, pdb.apiVersion, hpa.apiVersion]).toEqual([
+      "apps/v1",
+      "v1",
+      "policy/v1",
+      "autoscaling/v2",
+    ]);
 
     const podLabels = deployment.spec.template.metadata.labels;
     expect(deployment.spec.selector.matchLabels).toEqual(podLabels);
     expect(service.spec.selector).toEqual(podLabels);
     expect(pdb.spec.selector.matchLabels).toEqual(podLabels);
-    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name });
+    expect(hpa.spec.scaleTargetRef).toEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name: deployment.metadata.name,
+    });
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
     expect(pdb.spec.maxUnavailable).toBe(1);
 
@@ -110,7 +120,10 @@ describe("Dockerfile", () => {
 
   it("copies files that exist and starts what npm start starts", () => {
     for (const line of instructions.filter((l) => l.startsWith("COPY ") && !l.includes("--from="))) {
-      const sources = line.replace(/--chown=\S+/g, "").split(/\s+/).slice(1, -1);
+      const sources = line
+        .replace(/--chown=\S+/g, "")
+        .split(/\s+/)
+        .slice(1, -1);
       for (const source of sources) expect(existsSync(`${ROOT}${source}`), source).toBe(true);
     }
     const start = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts.start!;
@@ -122,7 +135,9 @@ describe("Dockerfile", () => {
   });
 
   it("installs every package the server imports at run time (the image omits devDependencies)", () => {
-    const dependencies = Object.keys((JSON.parse(read("package.json")) as { dependencies: Record<string, string> }).dependencies);
+    const dependencies = Object.keys(
+      (JSON.parse(read("package.json")) as { dependencies: Record<string, string> }).dependencies,
+    );
     const imported = new Set<string>();
     const walk = (dir: string) => {
       for (const entry of readdirSync(`${ROOT}${dir}`, { withFileTypes: true })) {

@@ -34,16 +34,21 @@ describe("before draining", () => {
 describe("once draining", () => {
   beforeAll(() => door.startDraining());
 
-  it.each(Object.keys(transports("http://x")))("answers a new call UNAVAILABLE in its protocol (%s), with ErrorInfo and RetryInfo", async (name) => {
-    const client = dashboardClient(transports(baseUrl)[name]!);
-    const err = await client.listDashboards({}).then(
-      () => undefined,
-      (e: unknown) => ConnectError.from(e),
-    );
-    expect(err?.code).toBe(Code.Unavailable);
-    expect(err!.findDetails(ErrorInfoSchema).map((i) => [i.domain, i.reason])).toEqual([["dashboard-service", "UNAVAILABLE"]]);
-    expect(err!.findDetails(RetryInfoSchema)).toHaveLength(1);
-  });
+  it.each(Object.keys(transports("http://x")))(
+    "answers a new call UNAVAILABLE in its protocol (%s), with ErrorInfo and RetryInfo",
+    async (name) => {
+      const client = dashboardClient(transports(baseUrl)[name]!);
+      const err = await client.listDashboards({}).then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e),
+      );
+      expect(err?.code).toBe(Code.Unavailable);
+      expect(err!.findDetails(ErrorInfoSchema).map((i) => [i.domain, i.reason])).toEqual([
+        ["dashboard-service", "UNAVAILABLE"],
+      ]);
+      expect(err!.findDetails(RetryInfoSchema)).toHaveLength(1);
+    },
+  );
 
   it("closes HTTP/1.1 connections after the answer instead of keeping them alive", async () => {
     const answer = await new Promise<http.IncomingMessage>((resolve, reject) => {

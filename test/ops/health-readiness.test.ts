@@ -70,22 +70,37 @@ describe("health and readiness follow PostgreSQL", () => {
     })().catch((err: unknown) => {
       if (ConnectError.from(err).code !== Code.Canceled) throw err;
     });
-    await eventually(async () => seen.length, (n) => n >= 1);
+    await eventually(
+      async () => seen.length,
+      (n) => n >= 1,
+    );
     expect(seen[0]).toBe(Status.SERVING);
 
     await pg.stop();
-    const down = await eventually(() => readyz(server.baseUrl), (r) => r.status === 503);
+    const down = await eventually(
+      () => readyz(server.baseUrl),
+      (r) => r.status === 503,
+    );
     expect(down.body).toMatchObject({ ready: false, draining: false, database: { reachable: false } });
     expect((await fetch(`${server.baseUrl}/healthz`)).status).toBe(200);
     expect((await health.check({ service: "" })).status).toBe(Status.NOT_SERVING);
     expect((await health.check({ service: SERVICE })).status).toBe(Status.NOT_SERVING);
-    await eventually(async () => seen.at(-1), (s) => s === Status.NOT_SERVING);
+    await eventually(
+      async () => seen.at(-1),
+      (s) => s === Status.NOT_SERVING,
+    );
 
     await pg.start();
-    const up = await eventually(() => readyz(server.baseUrl), (r) => r.status === 200);
+    const up = await eventually(
+      () => readyz(server.baseUrl),
+      (r) => r.status === 200,
+    );
     expect(up.body).toMatchObject({ ready: true, database: { reachable: true, migrationsApplied: true } });
     expect((await health.check({ service: SERVICE })).status).toBe(Status.SERVING);
-    await eventually(async () => seen.at(-1), (s) => s === Status.SERVING);
+    await eventually(
+      async () => seen.at(-1),
+      (s) => s === Status.SERVING,
+    );
     // Watch sends changes only: up, down, up.
     expect(seen).toEqual([Status.SERVING, Status.NOT_SERVING, Status.SERVING]);
 
@@ -119,7 +134,11 @@ describe("readiness needs the migrations applied", () => {
       expect(before).toMatchObject({ reachable: true, migrationsApplied: false, pendingVersions: expected });
 
       await migrate(sql);
-      expect(await databaseReadiness(sql, expected, 2_000)).toEqual({ reachable: true, migrationsApplied: true, pendingVersions: [] });
+      expect(await databaseReadiness(sql, expected, 2_000)).toEqual({
+        reachable: true,
+        migrationsApplied: true,
+        pendingVersions: [],
+      });
       // A build newer than the database (a version it has not applied) is not ready either.
       const newer = await databaseReadiness(sql, [...expected, 9999], 2_000);
       expect(newer).toMatchObject({ reachable: true, migrationsApplied: false, pendingVersions: [9999] });
@@ -139,7 +158,10 @@ describe("draining", () => {
       const watch = (async () => {
         for await (const r of healthClient(server.baseUrl).watch({ service: "" })) seen.push(r.status);
       })();
-      await eventually(async () => seen.length, (n) => n >= 1);
+      await eventually(
+        async () => seen.length,
+        (n) => n >= 1,
+      );
       expect(seen).toEqual([Status.SERVING]);
       const stopping = server.stop();
       stopped = true;

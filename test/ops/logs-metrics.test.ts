@@ -61,7 +61,11 @@ async function connectCall(method: string, body: unknown, headers: Record<string
 
 describe("one structured log line per call", () => {
   it("logs method, protocol, code, duration, caller and the client's request id, which it echoes back", async () => {
-    const { res, body } = await connectCall("CreateDashboard", { tenantId: "t-1", workspaceId: "ws-1", name: "Logged" }, { "x-request-id": "req-abc-123" });
+    const { res, body } = await connectCall(
+      "CreateDashboard",
+      { tenantId: "t-1", workspaceId: "ws-1", name: "Logged" },
+      { "x-request-id": "req-abc-123" },
+    );
     expect(res.status).toBe(200);
     expect(body.dashboard.name).toBe("Logged");
     expect(res.headers.get("x-request-id")).toBe("req-abc-123");
@@ -83,7 +87,11 @@ describe("one structured log line per call", () => {
     const client = dashboardClient(createGrpcTransport({ baseUrl: server.baseUrl }));
     await client.listDashboards({}, { ...bearer(token), onHeader: (h) => (echoed = h.get("x-request-id")) });
     expect(echoed).toMatch(/^[0-9a-f-]{36}$/);
-    expect(await lineFor(echoed!)).toMatchObject({ method: "dashboard.v1.DashboardService/ListDashboards", protocol: "grpc", code: "OK" });
+    expect(await lineFor(echoed!)).toMatchObject({
+      method: "dashboard.v1.DashboardService/ListDashboards",
+      protocol: "grpc",
+      code: "OK",
+    });
 
     const forged = await connectCall("ListDashboards", {}, { "x-request-id": 'x" injected="yes' });
     const replaced = forged.res.headers.get("x-request-id");
@@ -94,7 +102,11 @@ describe("one structured log line per call", () => {
   it("logs failures with their code and reason, and without a caller when authentication failed", async () => {
     const res = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/ListDashboards`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: "Bearer not-a-valid-token", "x-request-id": "req-unauth" },
+      headers: {
+        "content-type": "application/json",
+        authorization: "Bearer not-a-valid-token",
+        "x-request-id": "req-unauth",
+      },
       body: "{}",
     });
     expect(res.status).toBe(401);
@@ -107,7 +119,8 @@ describe("one structured log line per call", () => {
 describe("metrics", () => {
   it("counts calls by method and code, mints, rate-limit refusals, and exposes pool and process metrics", async () => {
     const { body } = await connectCall("CreateDashboard", { tenantId: "t-m", workspaceId: "ws-1", name: "Metered" });
-    const mint = () => connectCall("CreateIframeToken", { tenantId: "t-m", workspaceId: "ws-1", dashboardId: body.dashboard.id });
+    const mint = () =>
+      connectCall("CreateIframeToken", { tenantId: "t-m", workspaceId: "ws-1", dashboardId: body.dashboard.id });
     // RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE=2: the third mint is refused.
     const results = [await mint(), await mint(), await mint()];
     expect(results.map((r) => r.res.status)).toEqual([200, 200, 429]);
@@ -130,7 +143,9 @@ describe("metrics", () => {
     expect(value(m("ListDashboards", "UNAUTHENTICATED"))).toBe(1);
     expect(value("dashboard_iframe_tokens_minted_total")).toBe(2);
     expect(value('dashboard_rate_limit_refusals_total{method="CreateIframeToken"}')).toBe(1);
-    expect(value('dashboard_rpc_duration_seconds_count{method="dashboard.v1.DashboardService/CreateIframeToken",code="OK"}')).toBe(2);
+    expect(
+      value('dashboard_rpc_duration_seconds_count{method="dashboard.v1.DashboardService/CreateIframeToken",code="OK"}'),
+    ).toBe(2);
     expect(value('dashboard_db_pool_connections{state="total"}')).toBeGreaterThanOrEqual(1);
     expect(value("dashboard_db_pool_max_connections")).toBe(10);
     expect(value("process_cpu_user_seconds_total")).toBeGreaterThan(0);
@@ -172,8 +187,12 @@ describe("REST calls", () => {
     expect(await lineFor("req-rest-2")).toMatchObject({ code: "NOT_FOUND", status: 404 });
 
     const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
-    expect(text).toContain('dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="OK",protocol="rest"} 1');
-    expect(text).toContain('dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="NOT_FOUND",protocol="rest"} 1');
+    expect(text).toContain(
+      'dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="OK",protocol="rest"} 1',
+    );
+    expect(text).toContain(
+      'dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="NOT_FOUND",protocol="rest"} 1',
+    );
     expect(text).not.toContain(token);
   });
 });
@@ -181,6 +200,9 @@ describe("REST calls", () => {
 describe("refused calls", () => {
   it("are logged as RESOURCE_EXHAUSTED with reason RATE_LIMITED", async () => {
     const refused = callLines().find((e) => e.code === "RESOURCE_EXHAUSTED");
-    expect(refused).toMatchObject({ method: "dashboard.v1.DashboardService/CreateIframeToken", reason: "RATE_LIMITED" });
+    expect(refused).toMatchObject({
+      method: "dashboard.v1.DashboardService/CreateIframeToken",
+      reason: "RATE_LIMITED",
+    });
   });
 });

@@ -42,7 +42,9 @@ describe("server reflection through buf curl (no schema file)", () => {
   });
 
   it("lists the methods over reflection v1alpha too", async () => {
-    const methods = (await bufCurl(["--list-methods", "--reflect-protocol", "grpc-v1alpha", server.baseUrl])).trim().split("\n");
+    const methods = (await bufCurl(["--list-methods", "--reflect-protocol", "grpc-v1alpha", server.baseUrl]))
+      .trim()
+      .split("\n");
     expect(methods).toEqual(expect.arrayContaining(apiMethods));
   });
 
@@ -81,13 +83,17 @@ describe("server reflection through a generated client", () => {
   }
 
   it("answers a symbol with its file and every file it imports, enough to rebuild the service", async () => {
-    const [answer] = await ask({ messageRequest: { case: "fileContainingSymbol", value: "dashboard.v1.DashboardService.GetDashboard" } });
+    const [answer] = await ask({
+      messageRequest: { case: "fileContainingSymbol", value: "dashboard.v1.DashboardService.GetDashboard" },
+    });
     expect(answer!.messageResponse.case).toBe("fileDescriptorResponse");
-    const files = (answer!.messageResponse.value as { fileDescriptorProto: Uint8Array[] }).fileDescriptorProto.map((b) =>
-      fromBinary(FileDescriptorProtoSchema, b),
+    const files = (answer!.messageResponse.value as { fileDescriptorProto: Uint8Array[] }).fileDescriptorProto.map(
+      (b) => fromBinary(FileDescriptorProtoSchema, b),
     );
     expect(files[0]!.name).toBe("dashboard/v1/dashboard_service.proto");
-    expect(files.map((f) => f.name)).toEqual(expect.arrayContaining(["dashboard/v1/dashboard.proto", "google/protobuf/timestamp.proto"]));
+    expect(files.map((f) => f.name)).toEqual(
+      expect.arrayContaining(["dashboard/v1/dashboard.proto", "google/protobuf/timestamp.proto"]),
+    );
     const byName = new Map(files.map((f) => [f.name, f]));
     const registry = createFileRegistry(files[0]!, (name) => byName.get(name));
     const service = registry.getService("dashboard.v1.DashboardService");
@@ -106,7 +112,10 @@ describe("server reflection through a generated client", () => {
     );
     expect(answers).toHaveLength(5);
     expect(answers[0]!.validHost).toBe("h");
-    expect(answers[0]!.originalRequest?.messageRequest).toEqual({ case: "fileByFilename", value: "health/v1/health.proto" });
+    expect(answers[0]!.originalRequest?.messageRequest).toEqual({
+      case: "fileByFilename",
+      value: "health/v1/health.proto",
+    });
     const first = fromBinary(
       FileDescriptorProtoSchema,
       (answers[0]!.messageResponse.value as { fileDescriptorProto: Uint8Array[] }).fileDescriptorProto[0]!,
@@ -121,7 +130,11 @@ describe("server reflection through a generated client", () => {
     const listed = answers[3]!.messageResponse;
     expect(listed.case).toBe("listServicesResponse");
     expect((listed.value as { service: { name: string }[] }).service.map((s) => s.name)).toEqual(
-      expect.arrayContaining(["dashboard.v1.DashboardService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]),
+      expect.arrayContaining([
+        "dashboard.v1.DashboardService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+      ]),
     );
     expect(answers[4]!.messageResponse).toMatchObject({
       case: "allExtensionNumbersResponse",
@@ -129,4 +142,3 @@ describe("server reflection through a generated client", () => {
     });
   });
 });
-

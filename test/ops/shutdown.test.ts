@@ -70,15 +70,17 @@ async function halfSentCall(baseUrl: string, token: string, body: string) {
       expect: "100-continue",
     },
   });
-  const response = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    req.once("error", reject);
-    req.once("response", (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => (text += c));
-      res.once("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-    });
-  });
+  const response = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>(
+    (resolve, reject) => {
+      req.once("error", reject);
+      req.once("response", (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (text += c));
+        res.once("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      });
+    },
+  );
   req.flushHeaders();
   await once(req, "continue");
   req.write(bytes.subarray(0, 10));
@@ -141,7 +143,11 @@ describe("SIGTERM", () => {
   it("lets an in-flight call finish, then exits 0 within the grace period", async () => {
     const server = await spawnServer(serverEnv());
     const token = await callerToken({ org: "org-inflight", admin: true });
-    const call = await halfSentCall(server.baseUrl, token, JSON.stringify({ tenantId: "t-1", workspaceId: "w", name: "Late" }));
+    const call = await halfSentCall(
+      server.baseUrl,
+      token,
+      JSON.stringify({ tenantId: "t-1", workspaceId: "w", name: "Late" }),
+    );
 
     const signalledAt = Date.now();
     const exit = server.stop("SIGTERM");
@@ -149,7 +155,9 @@ describe("SIGTERM", () => {
     // Draining has started and the call is still open: its answer must be a normal one.
     const answer = await call.finish();
     expect(answer.status).toBe(200);
-    expect(JSON.parse(answer.body)).toMatchObject({ dashboard: { tenantId: "t-1", name: "Late", organizationId: "org-inflight" } });
+    expect(JSON.parse(answer.body)).toMatchObject({
+      dashboard: { tenantId: "t-1", name: "Late", organizationId: "org-inflight" },
+    });
 
     expect(await exit).toBe(0);
     expect(Date.now() - signalledAt).toBeLessThan(GRACE_SECONDS * 1000);
@@ -172,7 +180,10 @@ describe("SIGTERM", () => {
         const wasExited = exited;
         try {
           if (i % 2 === 0) {
-            await client.createDashboard({ tenantId: `${name.replace(/\W/g, "")}-${n}-${i}`, workspaceId: "w", name: "Load" }, bearer(token));
+            await client.createDashboard(
+              { tenantId: `${name.replace(/\W/g, "")}-${n}-${i}`, workspaceId: "w", name: "Load" },
+              bearer(token),
+            );
           } else {
             await client.listDashboards({ pageSize: 5 }, bearer(token));
           }
@@ -196,7 +207,9 @@ describe("SIGTERM", () => {
             if (signalled) okAfterSignal++;
           } catch (err) {
             const e = err as grpc.ServiceError;
-            count(`grpc-js: ${e.code === grpc.status.UNAVAILABLE ? "Unavailable" : `${grpc.status[e.code]} (${e.details})`}`);
+            count(
+              `grpc-js: ${e.code === grpc.status.UNAVAILABLE ? "Unavailable" : `${grpc.status[e.code]} (${e.details})`}`,
+            );
           }
           if (wasExited) return;
         }
@@ -205,7 +218,9 @@ describe("SIGTERM", () => {
       }
     };
     const workers = [
-      ...Object.entries(transports(server.baseUrl)).flatMap(([name, transport]) => [0, 1, 2].map((n) => worker(name, transport, n))),
+      ...Object.entries(transports(server.baseUrl)).flatMap(([name, transport]) =>
+        [0, 1, 2].map((n) => worker(name, transport, n)),
+      ),
       grpcJsWorker(),
       grpcJsWorker(),
     ];
@@ -224,10 +239,15 @@ describe("SIGTERM", () => {
     const codes = [...outcomes.keys()];
     // Nothing but completed calls, UNAVAILABLE (refused while draining, or no server left to connect
     // to) and HTTP/2 streams refused unprocessed; no call was cut off after the server took it.
-    expect(codes.filter((k) => k !== "OK" && !k.endsWith(": Unavailable") && !k.endsWith("(REFUSED_STREAM)"))).toEqual([]);
+    expect(codes.filter((k) => k !== "OK" && !k.endsWith(": Unavailable") && !k.endsWith("(REFUSED_STREAM)"))).toEqual(
+      [],
+    );
     // Every protocol, grpc-js included, saw the server go away as UNAVAILABLE.
-    for (const name of [...Object.keys(transports("http://x")), "grpc-js"]) expect(codes).toContain(`${name}: Unavailable`);
+    for (const name of [...Object.keys(transports("http://x")), "grpc-js"])
+      expect(codes).toContain(`${name}: Unavailable`);
     expect(outcomes.get("OK")).toBeGreaterThanOrEqual(200);
-    console.info(`SIGTERM under load: ${JSON.stringify(Object.fromEntries(outcomes))}; ${okAfterSignal} completed after the signal; exit after ${tookMs} ms`);
+    console.info(
+      `SIGTERM under load: ${JSON.stringify(Object.fromEntries(outcomes))}; ${okAfterSignal} completed after the signal; exit after ${tookMs} ms`,
+    );
   });
 });

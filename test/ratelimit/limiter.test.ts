@@ -21,7 +21,12 @@ function capturingLogger(): { log: Logger; lines: LogLine[] } {
 }
 
 const WARN = 40;
-const caller = (subject: string): Caller => ({ organizationId: "org-unit", subject, isAdmin: true, tenantIds: new Set() });
+const caller = (subject: string): Caller => ({
+  organizationId: "org-unit",
+  subject,
+  isAdmin: true,
+  tenantIds: new Set(),
+});
 
 function limiterFor(env: Record<string, string>, log: Logger): RateLimiter {
   return createRateLimiter(loadConfig({ RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "3", ...env }), log);

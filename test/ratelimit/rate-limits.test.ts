@@ -189,7 +189,9 @@ describe("failed authentication per client address", () => {
 
   it("throttles a flood of bad tokens from one address, before verifying them", async () => {
     const client = connectClient(server.baseUrl);
-    const forged = bearer(await callerToken({ org: "org-victim", admin: true, secret: "a-different-secret-of-at-least-32-bytes" }));
+    const forged = bearer(
+      await callerToken({ org: "org-victim", admin: true, secret: "a-different-secret-of-at-least-32-bytes" }),
+    );
     const codes: Code[] = [];
     for (let i = 0; i < 25; i++) {
       codes.push((await failureOf(client.listDashboards({}, forged))).code);

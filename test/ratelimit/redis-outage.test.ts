@@ -8,7 +8,6 @@ import { connectClient, dashboardToMint, type MintTarget } from "./setup.js";
 
 const org = "org-outage";
 
-
 describe("two servers on a private Redis that is stopped and started again", () => {
   let redis: PrivateRedis;
   let direct: Redis;
@@ -40,7 +39,10 @@ describe("two servers on a private Redis that is stopped and started again", () 
 
   /** Waits until each server counts calls in Redis again (its ioredis reconnects on its own). */
   async function untilBothUseRedis(round: string): Promise<void> {
-    for (const [name, server] of [["a", a], ["b", b]] as const) {
+    for (const [name, server] of [
+      ["a", a],
+      ["b", b],
+    ] as const) {
       const sub = `probe-${round}-${name}`;
       const token = bearer(await callerToken({ org, admin: true, sub }));
       await eventually(`server ${name} counts in Redis`, async () => {

@@ -7,7 +7,6 @@ import { bearer, callerToken, TEST_JWT_SECRET } from "../helpers/tokens.js";
 import { SHARED_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
 import { connectClient, dashboardToMint } from "./setup.js";
 
-
 describe("two server processes sharing one Redis and one database", () => {
   let db: TestDatabase;
   let a: ServerProcess;

@@ -43,7 +43,10 @@ describe("errorToRest: the guide's statuses for every reason", () => {
     const res = errorToRest(new ServiceError("RATE_LIMITED", "slow down", { retryAfterMs: 1500 }), log, ctx);
     expect(res.headers).toMatchObject({ "retry-after": "2" });
     const withHeaders = errorToRest(
-      new ServiceError("RATE_LIMITED", "slow down", { retryAfterMs: 1500, headers: { "retry-after": "7", "ratelimit-remaining": "0" } }),
+      new ServiceError("RATE_LIMITED", "slow down", {
+        retryAfterMs: 1500,
+        headers: { "retry-after": "7", "ratelimit-remaining": "0" },
+      }),
       log,
       ctx,
     );
@@ -77,12 +80,22 @@ describe("errorToRest: the guide's statuses for every reason", () => {
 describe("errorToRest: failures that are not the caller's", () => {
   it("an unexpected error is a generic 500 SERVER_ERROR; its cause is logged, never sent", () => {
     const { log, lines } = capturingLogger();
-    const cause = Object.assign(new Error('relation "dashboards" does not exist: SELECT id FROM dashboards'), { code: "42P01" });
+    const cause = Object.assign(new Error('relation "dashboards" does not exist: SELECT id FROM dashboards'), {
+      code: "42P01",
+    });
     const res = errorToRest(cause, log, ctx);
-    expect(res).toEqual({ status: 500, body: { success: false, error: "internal server error", code: "SERVER_ERROR" }, headers: undefined });
+    expect(res).toEqual({
+      status: 500,
+      body: { success: false, error: "internal server error", code: "SERVER_ERROR" },
+      headers: undefined,
+    });
     expect(JSON.stringify(res)).not.toMatch(/SELECT|relation|at /);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 50, method: "GetDashboard", err: { message: expect.stringContaining("SELECT id") } });
+    expect(lines[0]).toMatchObject({
+      level: 50,
+      method: "GetDashboard",
+      err: { message: expect.stringContaining("SELECT id") },
+    });
   });
 
   it("a SERVER_ERROR raised by the domain is also generic outside and logged inside", () => {
@@ -101,7 +114,11 @@ describe("errorToRest: failures that are not the caller's", () => {
     ]) {
       const res = errorToRest(err, log, ctx);
       expect(res.status).toBe(503);
-      expect(res.body).toEqual({ success: false, error: "the service is temporarily unavailable, retry later", code: "UNAVAILABLE" });
+      expect(res.body).toEqual({
+        success: false,
+        error: "the service is temporarily unavailable, retry later",
+        code: "UNAVAILABLE",
+      });
       expect(res.headers).toEqual({ "retry-after": "1" });
     }
     expect(lines.every((l) => l.level === 40)).toBe(true);

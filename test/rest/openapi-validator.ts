@@ -4,7 +4,9 @@ import { expect } from "vitest";
 import { openApiDocument } from "../../src/rest/openapi.js";
 
 // ajv-formats is CommonJS; under NodeNext its default export arrives wrapped.
-const addFormats = ((formats as unknown as { default?: typeof formats }).default ?? formats) as unknown as (ajv: Ajv2020) => void;
+const addFormats = ((formats as unknown as { default?: typeof formats }).default ?? formats) as unknown as (
+  ajv: Ajv2020,
+) => void;
 
 const DOC_ID = "https://dashboard-service.test/openapi.json";
 const doc = openApiDocument as unknown as OpenApi;
@@ -36,14 +38,19 @@ export function templateOf(method: string, path: string): string | undefined {
 /** Every (template, method, status) an answer was checked for, so a test can assert coverage. */
 export const observed = new Set<string>();
 
-const pointer = (...parts: string[]) => "#/" + parts.map((p) => p.replaceAll("~", "~0").replaceAll("/", "~1")).join("/");
+const pointer = (...parts: string[]) =>
+  "#/" + parts.map((p) => p.replaceAll("~", "~0").replaceAll("/", "~1")).join("/");
 
 /**
  * Asserts that a real answer is one the OpenAPI document describes: the status
  * is documented for the operation, required headers are present and the body
  * validates against the response schema. Unknown routes must be the error envelope.
  */
-export function expectMatchesOpenApi(method: string, path: string, answer: { status: number; headers: Headers; body: unknown }): void {
+export function expectMatchesOpenApi(
+  method: string,
+  path: string,
+  answer: { status: number; headers: Headers; body: unknown },
+): void {
   const template = templateOf(method, path);
   const operation = template ? doc.paths[template]?.[method.toLowerCase()] : undefined;
   if (!template || !operation) {
@@ -54,14 +61,24 @@ export function expectMatchesOpenApi(method: string, path: string, answer: { sta
   const status = String(answer.status);
   let response = operation.responses[status];
   expect(response, `${method} ${template} answered ${status}, which the document does not list`).toBeDefined();
-  let schemaPointer = pointer("paths", template, method.toLowerCase(), "responses", status, "content", "application/json", "schema");
+  let schemaPointer = pointer(
+    "paths",
+    template,
+    method.toLowerCase(),
+    "responses",
+    status,
+    "content",
+    "application/json",
+    "schema",
+  );
   if (response!.$ref) {
     const name = response!.$ref.split("/").at(-1)!;
     response = doc.components.responses[name];
     schemaPointer = pointer("components", "responses", name, "content", "application/json", "schema");
   }
   for (const [header, spec] of Object.entries(response!.headers ?? {})) {
-    if (spec.required) expect(answer.headers.get(header), `${header} on ${method} ${template} ${status}`).not.toBeNull();
+    if (spec.required)
+      expect(answer.headers.get(header), `${header} on ${method} ${template} ${status}`).not.toBeNull();
   }
   validate(schemaPointer, answer.body);
   observed.add(`${method} ${template} ${status}`);

@@ -43,7 +43,9 @@ describe("REST answers while the database is down", () => {
     }
 
     await expect
-      .poll(async () => (await rest(server.baseUrl, "GET", "/api/v1/dashboards/t-1", { token })).status, { timeout: 15_000 })
+      .poll(async () => (await rest(server.baseUrl, "GET", "/api/v1/dashboards/t-1", { token })).status, {
+        timeout: 15_000,
+      })
       .toBe(200);
   });
 });

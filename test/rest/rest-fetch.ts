@@ -20,7 +20,12 @@ export interface RestCallOptions {
  * checked against the served OpenAPI document for its route and status, so
  * each test also proves the document tells the truth.
  */
-export async function rest(baseUrl: string, method: string, path: string, options: RestCallOptions = {}): Promise<RestAnswer> {
+export async function rest(
+  baseUrl: string,
+  method: string,
+  path: string,
+  options: RestCallOptions = {},
+): Promise<RestAnswer> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   let body: string | undefined;

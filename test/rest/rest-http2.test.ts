@@ -21,7 +21,8 @@ function h2Request(method: string, path: string, headers: Record<string, string>
     const responseHeaders = new Headers();
     req.on("response", (h) => {
       status = Number(h[":status"]);
-      for (const [k, v] of Object.entries(h)) if (!k.startsWith(":") && v !== undefined) responseHeaders.set(k, String(v));
+      for (const [k, v] of Object.entries(h))
+        if (!k.startsWith(":") && v !== undefined) responseHeaders.set(k, String(v));
     });
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {

@@ -23,10 +23,16 @@ describe("REST routes share the RPCs' rate limits (one guard, one budget)", () =
       body: { tenant_id: "t-1", workspace_id: "ws-1", name: "Sales" },
     });
     const mint = { tenant_id: "t-1", workspace_id: "ws-1", dashboard_id: created.body.data.id };
-    const client = createClient(DashboardService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
+    const client = createClient(
+      DashboardService,
+      createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }),
+    );
 
     // One over Connect, one over REST: the budget of 2 is spent.
-    await client.createIframeToken({ tenantId: "t-1", workspaceId: "ws-1", dashboardId: mint.dashboard_id }, bearer(token));
+    await client.createIframeToken(
+      { tenantId: "t-1", workspaceId: "ws-1", dashboardId: mint.dashboard_id },
+      bearer(token),
+    );
     const second = await rest(server.baseUrl, "POST", "/api/v1/dashboards/iframe-token", { token, body: mint });
     expect(second.status).toBe(200);
     expect(second.headers.get("ratelimit-limit")).toBe("2");
@@ -55,7 +61,9 @@ describe("REST routes share the RPCs' rate limits (one guard, one budget)", () =
 
     // Another caller of the same organization has its own budget; reads are not held to the mint limit.
     const colleague = await callerToken({ org, admin: true, sub: "colleague" });
-    expect((await rest(server.baseUrl, "POST", "/api/v1/dashboards/iframe-token", { token: colleague, body: mint })).status).toBe(200);
+    expect(
+      (await rest(server.baseUrl, "POST", "/api/v1/dashboards/iframe-token", { token: colleague, body: mint })).status,
+    ).toBe(200);
     for (let i = 0; i < 5; i++) {
       expect((await rest(server.baseUrl, "GET", "/api/v1/dashboards/t-1", { token })).status).toBe(200);
     }

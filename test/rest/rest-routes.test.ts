@@ -18,7 +18,8 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const call = (method: string, path: string, options?: Parameters<typeof rest>[3]) => rest(server.baseUrl, method, path, options);
+const call = (method: string, path: string, options?: Parameters<typeof rest>[3]) =>
+  rest(server.baseUrl, method, path, options);
 const admin = (org: string, sub = "alice") => callerToken({ org, admin: true, sub });
 
 async function createDashboard(token: string, tenant: string, extra: Record<string, unknown> = {}) {
@@ -125,7 +126,12 @@ describe("the guide's routes, success envelopes", () => {
       data: { token: expect.any(String), dashboard_id: d.id, expires_at: expect.any(Number) },
     });
     const claims = decodeJwt(res.body.data.token);
-    expect(claims).toMatchObject({ organization_id: org, tenant_id: "tenant-embed", workspace_id: "ws-1", dashboard_id: d.id });
+    expect(claims).toMatchObject({
+      organization_id: org,
+      tenant_id: "tenant-embed",
+      workspace_id: "ws-1",
+      dashboard_id: d.id,
+    });
     expect(claims.exp).toBe(res.body.data.expires_at);
     expect(res.body.data.expires_at - claims.iat!).toBe(600);
 
@@ -182,7 +188,10 @@ describe("the guide's error envelope and statuses", () => {
     const d = await createDashboard(token, "granted-not");
     const scoped = await callerToken({ org, tenants: ["other-tenant"] });
     expectError(
-      await call("POST", "/api/v1/dashboards", { token: scoped, body: { tenant_id: "granted-not", workspace_id: "w", name: "n" } }),
+      await call("POST", "/api/v1/dashboards", {
+        token: scoped,
+        body: { tenant_id: "granted-not", workspace_id: "w", name: "n" },
+      }),
       403,
       "FORBIDDEN",
     );
@@ -227,20 +236,34 @@ describe("the guide's error envelope and statuses", () => {
 
   it("422 VALIDATION_ERROR naming every bad field, in the same words as the RPC (one set of rules)", async () => {
     const token = await admin(org);
-    const res = await call("POST", "/api/v1/dashboards", { token, body: { tenant_id: "bad id!", workspace_id: "", name: " " } });
+    const res = await call("POST", "/api/v1/dashboards", {
+      token,
+      body: { tenant_id: "bad id!", workspace_id: "", name: " " },
+    });
     const message = expectError(res, 422, "VALIDATION_ERROR");
     expect(message).toBe(
       "tenant_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -; workspace_id: is required; name: must not be blank",
     );
-    const client = createClient(DashboardService, createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }));
+    const client = createClient(
+      DashboardService,
+      createConnectTransport({ baseUrl: server.baseUrl, httpVersion: "1.1" }),
+    );
     const rpcErr = await client
-      .createDashboard({ tenantId: "bad id!", workspaceId: "", name: " " }, { headers: { authorization: `Bearer ${token}` } })
+      .createDashboard(
+        { tenantId: "bad id!", workspaceId: "", name: " " },
+        { headers: { authorization: `Bearer ${token}` } },
+      )
       .catch((e: unknown) => ConnectError.from(e));
     expect((rpcErr as ConnectError).rawMessage).toBe(message);
 
     // JSON can carry types protobuf cannot; the same rules refuse them.
-    const typed = await call("POST", "/api/v1/dashboards", { token, body: { tenant_id: 42, workspace_id: "w", name: ["x"], description: 7 } });
-    expect(expectError(typed, 422, "VALIDATION_ERROR")).toBe("tenant_id: is required; name: must be a string; description: must be a string");
+    const typed = await call("POST", "/api/v1/dashboards", {
+      token,
+      body: { tenant_id: 42, workspace_id: "w", name: ["x"], description: 7 },
+    });
+    expect(expectError(typed, 422, "VALIDATION_ERROR")).toBe(
+      "tenant_id: is required; name: must be a string; description: must be a string",
+    );
   });
 
   it("422 for malformed JSON, a body that is not an object, and an empty body", async () => {
@@ -321,7 +344,11 @@ describe("the guide's error envelope and statuses", () => {
     expect(await streamed.json()).toMatchObject({ success: false, code: "VALIDATION_ERROR" });
 
     const bigMint = { tenant_id: "t", workspace_id: "w", dashboard_id: "d", padding: "x".repeat(2000) };
-    expectError(await call("POST", "/api/v1/dashboards/iframe-token", { token, body: bigMint }), 413, "VALIDATION_ERROR");
+    expectError(
+      await call("POST", "/api/v1/dashboards/iframe-token", { token, body: bigMint }),
+      413,
+      "VALIDATION_ERROR",
+    );
   });
 
   it("404 NOT_FOUND in the envelope for unknown routes and methods under /api/", async () => {

@@ -14,7 +14,12 @@ afterAll(() => server.stop());
 
 describe("POST /api/v1/dashboards with a request_id", () => {
   it("answers a retry with the original dashboard instead of 409, and creates once", async () => {
-    const body = { tenant_id: "t-1", workspace_id: "ws-1", name: "Sales", request_id: "7d0f3c52-9b1e-4a55-8f0e-2b1c6a9d4e01" };
+    const body = {
+      tenant_id: "t-1",
+      workspace_id: "ws-1",
+      name: "Sales",
+      request_id: "7d0f3c52-9b1e-4a55-8f0e-2b1c6a9d4e01",
+    };
     const first = await rest(server.baseUrl, "POST", "/api/v1/dashboards", { token, body });
     const retry = await rest(server.baseUrl, "POST", "/api/v1/dashboards", { token, body });
     expect(first.status).toBe(201);
@@ -27,7 +32,12 @@ describe("POST /api/v1/dashboards with a request_id", () => {
   it("refuses a different request that reuses the id, with 422 naming request_id", async () => {
     const reused = await rest(server.baseUrl, "POST", "/api/v1/dashboards", {
       token,
-      body: { tenant_id: "t-2", workspace_id: "ws-1", name: "Other", request_id: "7d0f3c52-9b1e-4a55-8f0e-2b1c6a9d4e01" },
+      body: {
+        tenant_id: "t-2",
+        workspace_id: "ws-1",
+        name: "Other",
+        request_id: "7d0f3c52-9b1e-4a55-8f0e-2b1c6a9d4e01",
+      },
     });
     expect(expectError(reused, 422, "VALIDATION_ERROR")).toContain("request_id");
     const bad = await rest(server.baseUrl, "POST", "/api/v1/dashboards", {
@@ -35,6 +45,8 @@ describe("POST /api/v1/dashboards with a request_id", () => {
       body: { tenant_id: "t-3", workspace_id: "ws-1", name: "Bad", request_id: 42 },
     });
     expect(expectError(bad, 422, "VALIDATION_ERROR")).toContain("request_id");
-    expect(await queryDatabase(server.db.url, "SELECT id FROM dashboards WHERE organization_id = 'rest-retries'")).toHaveLength(1);
+    expect(
+      await queryDatabase(server.db.url, "SELECT id FROM dashboards WHERE organization_id = 'rest-retries'"),
+    ).toHaveLength(1);
   });
 });

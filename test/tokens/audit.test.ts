@@ -17,13 +17,24 @@ describe("the audit trail", () => {
     const org = "org-audit";
     const admin = await as({ org, admin: true, sub: "alice" });
     const before = Date.now();
-    const { dashboard } = await api.createDashboard({ tenantId: "tenant-a1", workspaceId: "ws-1", name: "Sales" }, admin);
+    const { dashboard } = await api.createDashboard(
+      { tenantId: "tenant-a1", workspaceId: "ws-1", name: "Sales" },
+      admin,
+    );
     const minted = await api.createIframeToken(
-      { tenantId: "tenant-a1", workspaceId: "ws-1", dashboardId: dashboard!.id, validUntil: BigInt(Math.floor(Date.now() / 1000) + 300) },
+      {
+        tenantId: "tenant-a1",
+        workspaceId: "ws-1",
+        dashboardId: dashboard!.id,
+        validUntil: BigInt(Math.floor(Date.now() / 1000) + 300),
+      },
       admin,
     );
     await api.revokeIframeTokens({ tenantId: "tenant-a1", target: { case: "tokenId", value: minted.tokenId } }, admin);
-    await api.revokeIframeTokens({ tenantId: "tenant-a1", target: { case: "dashboardId", value: dashboard!.id } }, admin);
+    await api.revokeIframeTokens(
+      { tenantId: "tenant-a1", target: { case: "dashboardId", value: dashboard!.id } },
+      admin,
+    );
     await api.revokeIframeTokens({ tenantId: "tenant-a1", target: { case: "allTenantTokens", value: true } }, admin);
     const rotation = await api.rotateSigningKey({}, admin);
     await api.deleteDashboard({ tenantId: "tenant-a1" }, admin);
@@ -56,7 +67,10 @@ describe("the audit trail", () => {
     expect(byToken).toMatchObject({ tenantId: "tenant-a1", tokenId: minted.tokenId, details: { scope: "token" } });
     expect(byDashboard).toMatchObject({ dashboardId: dashboard!.id, details: { scope: "dashboard" } });
     expect(byTenant).toMatchObject({ tenantId: "tenant-a1", dashboardId: "", details: { scope: "tenant" } });
-    expect(rotated).toMatchObject({ tenantId: "", details: { kid: rotation.keyId, retired_kid: rotation.retiredKeyId } });
+    expect(rotated).toMatchObject({
+      tenantId: "",
+      details: { kid: rotation.keyId, retired_kid: rotation.retiredKeyId },
+    });
     expect(deleted).toMatchObject({ tenantId: "tenant-a1", dashboardId: dashboard!.id });
   });
 
@@ -65,9 +79,15 @@ describe("the audit trail", () => {
     const org = "org-audit-atomic";
     const admin = await as({ org, admin: true });
     await api.createDashboard({ tenantId: "tenant-1", workspaceId: "ws-1", name: "One" }, admin);
-    expect((await failure(api.createDashboard({ tenantId: "tenant-1", workspaceId: "ws-1", name: "Two" }, admin))).reason).toBe("ALREADY_EXISTS");
+    expect(
+      (await failure(api.createDashboard({ tenantId: "tenant-1", workspaceId: "ws-1", name: "Two" }, admin))).reason,
+    ).toBe("ALREADY_EXISTS");
     expect((await failure(api.deleteDashboard({ tenantId: "tenant-none" }, admin))).reason).toBe("NOT_FOUND");
-    const rows = await queryDatabase<{ action: string }>(server.db.url, "SELECT action FROM audit_events WHERE organization_id = $1", [org]);
+    const rows = await queryDatabase<{ action: string }>(
+      server.db.url,
+      "SELECT action FROM audit_events WHERE organization_id = $1",
+      [org],
+    );
     expect(rows.map((r) => r.action)).toEqual(["DASHBOARD_CREATED"]);
   });
 
@@ -75,7 +95,8 @@ describe("the audit trail", () => {
     const api = client(server.baseUrl);
     const org = "org-audit-pages";
     const admin = await as({ org, admin: true, sub: "pager" });
-    for (let i = 0; i < 5; i++) await api.createDashboard({ tenantId: `tenant-${i}`, workspaceId: "ws-1", name: `D${i}` }, admin);
+    for (let i = 0; i < 5; i++)
+      await api.createDashboard({ tenantId: `tenant-${i}`, workspaceId: "ws-1", name: `D${i}` }, admin);
 
     const seen: string[] = [];
     let pageToken = "";
@@ -89,7 +110,10 @@ describe("the audit trail", () => {
 
     expect((await api.listAuditEvents({ pageSize: 0 }, admin)).events).toHaveLength(5);
     expect((await api.listAuditEvents({ pageSize: 5000 }, admin)).events).toHaveLength(5);
-    expect((await api.listAuditEvents({ skip: 3 }, admin)).events.map((e) => e.tenantId)).toEqual(["tenant-3", "tenant-4"]);
+    expect((await api.listAuditEvents({ skip: 3 }, admin)).events.map((e) => e.tenantId)).toEqual([
+      "tenant-3",
+      "tenant-4",
+    ]);
     const negative = await failure(api.listAuditEvents({ pageSize: -1 }, admin));
     expect(negative).toMatchObject({ code: Code.InvalidArgument, reason: "VALIDATION_ERROR", fields: ["page_size"] });
 
@@ -98,7 +122,9 @@ describe("the audit trail", () => {
     expect((await failure(api.listAuditEvents({ pageToken: tampered }, admin))).fields).toEqual(["page_token"]);
     // A ListDashboards token is not an audit token, even for the same caller.
     const dashboardsPage = await api.listDashboards({ pageSize: 2 }, admin);
-    expect((await failure(api.listAuditEvents({ pageToken: dashboardsPage.nextPageToken }, admin))).fields).toEqual(["page_token"]);
+    expect((await failure(api.listAuditEvents({ pageToken: dashboardsPage.nextPageToken }, admin))).fields).toEqual([
+      "page_token",
+    ]);
   });
 
   it("shows a non-admin only the events of its own tenants", async () => {
@@ -118,7 +144,10 @@ describe("the audit trail", () => {
   it("never shows one organization's events to another (attacker's side)", async () => {
     const api = client(server.baseUrl);
     const victim = await as({ org: "org-victim", admin: true, sub: "victim" });
-    const { dashboard } = await api.createDashboard({ tenantId: "tenant-secret", workspaceId: "ws-1", name: "Secret" }, victim);
+    const { dashboard } = await api.createDashboard(
+      { tenantId: "tenant-secret", workspaceId: "ws-1", name: "Secret" },
+      victim,
+    );
     await api.createIframeToken({ tenantId: "tenant-secret", workspaceId: "ws-1", dashboardId: dashboard!.id }, victim);
     await api.createDashboard({ tenantId: "tenant-secret-2", workspaceId: "ws-1", name: "Secret 2" }, victim);
     const victimPage = await api.listAuditEvents({ pageSize: 1 }, victim);

@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { filtersFromClaim, FILTER_OPERATORS, filterClaims, tenantFilter, type LockedFilter } from "../../src/tokens/filters.js";
+import {
+  filtersFromClaim,
+  FILTER_OPERATORS,
+  filterClaims,
+  tenantFilter,
+  type LockedFilter,
+} from "../../src/tokens/filters.js";
 import { filterViolations, webOrigin } from "../../src/validation/requests.js";
 
 describe("locked filter rules", () => {
@@ -17,7 +23,9 @@ describe("locked filter rules", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 80 }), (field) => {
         const ok = filterViolations([{ field, operator: "eq", values: ["v"] }], undefined).length === 0;
-        expect(ok).toBe(/^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(field) && field !== "tenant_id");
+        expect(ok).toBe(
+          /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(field) && field !== "tenant_id",
+        );
       }),
     );
     expect(filterViolations([{ field: "region", operator: "eq", values: ["EU"] }], ["plan"])).toEqual([
@@ -45,7 +53,15 @@ describe("locked filter rules", () => {
   it("accepts an origin only in the exact form a browser sends", () => {
     expect(webOrigin("https://app.example.com")).toBeUndefined();
     expect(webOrigin("http://localhost:3000")).toBeUndefined();
-    for (const bad of ["https://app.example.com/", "https://APP.example.com", "https://app.example.com:443", "ftp://x.test", "null", "", "*"]) {
+    for (const bad of [
+      "https://app.example.com/",
+      "https://APP.example.com",
+      "https://app.example.com:443",
+      "ftp://x.test",
+      "null",
+      "",
+      "*",
+    ]) {
       expect(webOrigin(bad), bad).toBeDefined();
     }
   });

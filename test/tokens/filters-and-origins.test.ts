@@ -18,7 +18,10 @@ const ORG = "org-filters";
 async function setUp(tenantId: string, allowedOrigins: string[] = []) {
   const api = client(server.baseUrl);
   const admin = await as({ org: ORG, admin: true });
-  const { dashboard } = await api.createDashboard({ tenantId, workspaceId: "ws-1", name: "Sales", allowedOrigins }, admin);
+  const { dashboard } = await api.createDashboard(
+    { tenantId, workspaceId: "ws-1", name: "Sales", allowedOrigins },
+    admin,
+  );
   const base = { tenantId, workspaceId: "ws-1", dashboardId: dashboard!.id };
   return { api, admin, dashboard: dashboard!, base };
 }
@@ -52,14 +55,38 @@ describe("locked filters", () => {
   it("refuses each bad filter with INVALID_ARGUMENT naming it, never dropping it", async () => {
     const { api, admin, base } = await setUp("tenant-f2");
     const cases: [string, { field: string; operator: FilterOperator; values: string[] }, string][] = [
-      ["tenant override", { field: "tenant_id", operator: FilterOperator.EQUALS, values: ["tenant-other"] }, "filters[0].field"],
+      [
+        "tenant override",
+        { field: "tenant_id", operator: FilterOperator.EQUALS, values: ["tenant-other"] },
+        "filters[0].field",
+      ],
       ["unknown field", { field: "salary", operator: FilterOperator.EQUALS, values: ["1"] }, "filters[0].field"],
-      ["SQL as a field", { field: "region = 'EU' OR 1=1 --", operator: FilterOperator.EQUALS, values: ["x"] }, "filters[0].field"],
-      ["unspecified operator", { field: "region", operator: FilterOperator.UNSPECIFIED, values: ["EU"] }, "filters[0].operator"],
-      ["operator outside the enum", { field: "region", operator: 99 as FilterOperator, values: ["EU"] }, "filters[0].operator"],
-      ["two values for EQUALS", { field: "region", operator: FilterOperator.EQUALS, values: ["EU", "US"] }, "filters[0].values"],
+      [
+        "SQL as a field",
+        { field: "region = 'EU' OR 1=1 --", operator: FilterOperator.EQUALS, values: ["x"] },
+        "filters[0].field",
+      ],
+      [
+        "unspecified operator",
+        { field: "region", operator: FilterOperator.UNSPECIFIED, values: ["EU"] },
+        "filters[0].operator",
+      ],
+      [
+        "operator outside the enum",
+        { field: "region", operator: 99 as FilterOperator, values: ["EU"] },
+        "filters[0].operator",
+      ],
+      [
+        "two values for EQUALS",
+        { field: "region", operator: FilterOperator.EQUALS, values: ["EU", "US"] },
+        "filters[0].values",
+      ],
       ["no values for IN", { field: "region", operator: FilterOperator.IN, values: [] }, "filters[0].values"],
-      ["control character in a value", { field: "plan", operator: FilterOperator.EQUALS, values: ["pro\u0000"] }, "filters[0].values[0]"],
+      [
+        "control character in a value",
+        { field: "plan", operator: FilterOperator.EQUALS, values: ["pro\u0000"] },
+        "filters[0].values[0]",
+      ],
     ];
     for (const [what, filter, field] of cases) {
       const f = await failure(api.createIframeToken({ ...base, filters: [filter] }, admin));
@@ -70,7 +97,11 @@ describe("locked filters", () => {
         fields: [field],
       });
     }
-    const tooMany = Array.from({ length: 21 }, () => ({ field: "plan", operator: FilterOperator.EQUALS, values: ["pro"] }));
+    const tooMany = Array.from({ length: 21 }, () => ({
+      field: "plan",
+      operator: FilterOperator.EQUALS,
+      values: ["pro"],
+    }));
     expect((await failure(api.createIframeToken({ ...base, filters: tooMany }, admin))).fields).toContain("filters");
     // Several problems are all named at once, each at its index.
     const two = await failure(
@@ -94,7 +125,10 @@ describe("locked filters", () => {
     const res = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`, {
       method: "POST",
       headers: { authorization: token, "content-type": "application/json" },
-      body: JSON.stringify({ ...base, filters: [{ field: "region", operator: "FILTER_OPERATOR_LIKE", values: ["%"] }] }),
+      body: JSON.stringify({
+        ...base,
+        filters: [{ field: "region", operator: "FILTER_OPERATOR_LIKE", values: ["%"] }],
+      }),
     });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { code: string }).code).toBe("invalid_argument");
@@ -105,10 +139,24 @@ describe("origin binding", () => {
   it("stores allowed origins and validates them at creation", async () => {
     const { api, admin, dashboard } = await setUp("tenant-o1", ["https://app.example.com", "http://localhost:3000"]);
     expect(dashboard.allowedOrigins).toEqual(["https://app.example.com", "http://localhost:3000"]);
-    expect((await api.getDashboard({ tenantId: "tenant-o1" }, admin)).dashboard!.allowedOrigins).toEqual(dashboard.allowedOrigins);
-    for (const bad of [["https://app.example.com/"], ["https://app.example.com/path"], ["javascript:alert(1)"], ["a", "a"], ["https://x.test", "https://x.test"]]) {
-      const f = await failure(api.createDashboard({ tenantId: "tenant-o-bad", workspaceId: "ws-1", name: "x", allowedOrigins: bad }, admin));
-      expect({ bad, reason: f.reason, fields: f.fields }).toEqual({ bad, reason: "VALIDATION_ERROR", fields: ["allowed_origins"] });
+    expect((await api.getDashboard({ tenantId: "tenant-o1" }, admin)).dashboard!.allowedOrigins).toEqual(
+      dashboard.allowedOrigins,
+    );
+    for (const bad of [
+      ["https://app.example.com/"],
+      ["https://app.example.com/path"],
+      ["javascript:alert(1)"],
+      ["a", "a"],
+      ["https://x.test", "https://x.test"],
+    ]) {
+      const f = await failure(
+        api.createDashboard({ tenantId: "tenant-o-bad", workspaceId: "ws-1", name: "x", allowedOrigins: bad }, admin),
+      );
+      expect({ bad, reason: f.reason, fields: f.fields }).toEqual({
+        bad,
+        reason: "VALIDATION_ERROR",
+        fields: ["allowed_origins"],
+      });
     }
   });
 
@@ -116,7 +164,9 @@ describe("origin binding", () => {
     const { api, admin, base } = await setUp("tenant-o2", ["https://app.example.com"]);
     const minted = await api.createIframeToken({ ...base, origin: "https://app.example.com" }, admin);
     expect(decodeJwt(minted.token).origin).toBe("https://app.example.com");
-    expect((await api.verifyIframeToken({ token: minted.token }, admin)).claims!.origin).toBe("https://app.example.com");
+    expect((await api.verifyIframeToken({ token: minted.token }, admin)).claims!.origin).toBe(
+      "https://app.example.com",
+    );
 
     const elsewhere = await failure(api.createIframeToken({ ...base, origin: "https://evil.example.net" }, admin));
     expect(elsewhere).toMatchObject({ code: Code.InvalidArgument, reason: "VALIDATION_ERROR", fields: ["origin"] });
@@ -138,7 +188,11 @@ describe("origin binding", () => {
     const { admin, base } = await setUp("tenant-o4", ["https://app.example.com"]);
     const grpc = dashboardClient(createGrpcTransport({ baseUrl: server.baseUrl }));
     const minted = await grpc.createIframeToken(
-      { ...base, origin: "https://app.example.com", filters: [{ field: "plan", operator: FilterOperator.NOT_IN, values: ["free"] }] },
+      {
+        ...base,
+        origin: "https://app.example.com",
+        filters: [{ field: "plan", operator: FilterOperator.NOT_IN, values: ["free"] }],
+      },
       admin,
     );
     expect(decodeJwt(minted.token).filters).toEqual([

@@ -48,7 +48,10 @@ describe("GET /.well-known/jwks.json", () => {
       expect(key).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig" });
     }
     const [stored] = await storedPrivateKeys(server.db.url);
-    const [next] = await queryDatabase<{ kid: string; private_jwk: { d: string } }>(server.db.url, "SELECT kid, private_jwk FROM embed_next_signing_key");
+    const [next] = await queryDatabase<{ kid: string; private_jwk: { d: string } }>(
+      server.db.url,
+      "SELECT kid, private_jwk FROM embed_next_signing_key",
+    );
     // The active signer and the next key, published ahead of the rotation that will activate it.
     expect(keys.map((k) => k.kid).sort()).toEqual([stored!.kid, next!.kid].sort());
     expect(JSON.stringify(keys)).not.toContain(stored!.jwk.d!);
@@ -129,7 +132,11 @@ describe("a minted token, checked by a renderer offline and by VerifyIframeToken
     for (const [what, bad] of Object.entries(tampered)) {
       await expect(rendererVerify(bad), what).rejects.toBeInstanceOf(errors.JOSEError);
       const f = await failure(api.verifyIframeToken({ token: bad }, verifier));
-      expect({ what, code: f.code, reason: f.reason }).toEqual({ what, code: Code.InvalidArgument, reason: "TOKEN_INVALID" });
+      expect({ what, code: f.code, reason: f.reason }).toEqual({
+        what,
+        code: Code.InvalidArgument,
+        reason: "TOKEN_INVALID",
+      });
     }
     // The untouched token still verifies: the refusals above were about the edits.
     await expect(api.verifyIframeToken({ token }, verifier)).resolves.toBeDefined();
@@ -175,7 +182,9 @@ describe("a minted token, checked by a renderer offline and by VerifyIframeToken
     expect(await outcome({ tenant_id: undefined })).toBe("TOKEN_INVALID");
     expect(await outcome({ filters: "tenant_id = 'x' OR 1=1" })).toBe("TOKEN_INVALID");
 
-    const expired = await failure(api.verifyIframeToken({ token: await signWith(key!, { ...claims, exp: now - 30 }) }, verifier));
+    const expired = await failure(
+      api.verifyIframeToken({ token: await signWith(key!, { ...claims, exp: now - 30 }) }, verifier),
+    );
     expect(expired.code).toBe(Code.FailedPrecondition);
   });
 
@@ -189,7 +198,9 @@ describe("a minted token, checked by a renderer offline and by VerifyIframeToken
     expect(f).toMatchObject({ code: Code.InvalidArgument, reason: "TOKEN_INVALID" });
     expect(f.message).not.toContain("org-victim");
     // The same token is fine for its own organization, so the refusal was about the organization.
-    await expect(api.verifyIframeToken({ token: minted.token }, await as({ org: "org-victim" }))).resolves.toBeDefined();
+    await expect(
+      api.verifyIframeToken({ token: minted.token }, await as({ org: "org-victim" })),
+    ).resolves.toBeDefined();
   });
 
   it("requires an authenticated caller and a token argument", async () => {
@@ -206,12 +217,20 @@ describe("a minted token, checked by a renderer offline and by VerifyIframeToken
     const { dashboard } = await dashboardWithToken(api, admin, "tenant-ttl");
     const tooLong = await failure(
       api.createIframeToken(
-        { tenantId: "tenant-ttl", workspaceId: "ws-1", dashboardId: dashboard.id, validUntil: BigInt(nowSeconds() + 86400 + 120) },
+        {
+          tenantId: "tenant-ttl",
+          workspaceId: "ws-1",
+          dashboardId: dashboard.id,
+          validUntil: BigInt(nowSeconds() + 86400 + 120),
+        },
         admin,
       ),
     );
     expect(tooLong).toMatchObject({ reason: "VALIDATION_ERROR", fields: ["valid_until"] });
-    const minted = await api.createIframeToken({ tenantId: "tenant-ttl", workspaceId: "ws-1", dashboardId: dashboard.id }, admin);
+    const minted = await api.createIframeToken(
+      { tenantId: "tenant-ttl", workspaceId: "ws-1", dashboardId: dashboard.id },
+      admin,
+    );
     const { iat, exp } = decodeJwt(minted.token);
     expect(exp! - iat!).toBe(600);
     expect(decodeProtectedHeader(minted.token).kid).toBeTruthy();

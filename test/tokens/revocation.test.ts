@@ -44,19 +44,31 @@ describe("RevokeIframeTokens across two server processes", () => {
     const a = client(replicaA.baseUrl);
     const admin = await as({ org: ORG, admin: true, sub: "alice" });
     const { dashboard, minted: first } = await dashboardWithToken(a, admin, "tenant-jti");
-    const second = await a.createIframeToken({ tenantId: "tenant-jti", workspaceId: "ws-1", dashboardId: dashboard.id }, admin);
+    const second = await a.createIframeToken(
+      { tenantId: "tenant-jti", workspaceId: "ws-1", dashboardId: dashboard.id },
+      admin,
+    );
 
     expect(await verdict(replicaB.baseUrl, first.token)).toBe("ok");
-    const res = await a.revokeIframeTokens({ tenantId: "tenant-jti", target: { case: "tokenId", value: first.tokenId } }, admin);
+    const res = await a.revokeIframeTokens(
+      { tenantId: "tenant-jti", target: { case: "tokenId", value: first.tokenId } },
+      admin,
+    );
     expect(res.revokedBefore).toBeUndefined();
 
-    const revoked = await failure(client(replicaB.baseUrl).verifyIframeToken({ token: first.token }, await as({ org: ORG })));
+    const revoked = await failure(
+      client(replicaB.baseUrl).verifyIframeToken({ token: first.token }, await as({ org: ORG })),
+    );
     expect(revoked).toMatchObject({ code: Code.FailedPrecondition, reason: "TOKEN_REVOKED" });
     expect(await verdict(replicaA.baseUrl, first.token)).toBe("TOKEN_REVOKED");
     expect(await verdict(replicaB.baseUrl, second.token)).toBe("ok");
 
     // The jti set forgets a token once it could not verify anyway.
-    const [row] = await queryDatabase<{ expires_at: Date }>(db.url, "SELECT expires_at FROM revoked_embed_tokens WHERE jti = $1", [first.tokenId]);
+    const [row] = await queryDatabase<{ expires_at: Date }>(
+      db.url,
+      "SELECT expires_at FROM revoked_embed_tokens WHERE jti = $1",
+      [first.tokenId],
+    );
     expect(row!.expires_at.getTime()).toBeGreaterThanOrEqual(Number(first.expiresAt) * 1000);
     expect(row!.expires_at.getTime()).toBeLessThanOrEqual((Number(first.expiresAt) + 10) * 1000);
   });
@@ -68,13 +80,19 @@ describe("RevokeIframeTokens across two server processes", () => {
     const { dashboard, minted: before } = await dashboardWithToken(a, admin, "tenant-dash");
     const other = await dashboardWithToken(a, admin, "tenant-dash-other");
 
-    const res = await b.revokeIframeTokens({ tenantId: "tenant-dash", target: { case: "dashboardId", value: dashboard.id } }, admin);
+    const res = await b.revokeIframeTokens(
+      { tenantId: "tenant-dash", target: { case: "dashboardId", value: dashboard.id } },
+      admin,
+    );
     expect(res.revokedBefore).toBeDefined();
     expect(await verdict(replicaA.baseUrl, before.token)).toBe("TOKEN_REVOKED");
     expect(await verdict(replicaB.baseUrl, before.token)).toBe("TOKEN_REVOKED");
     expect(await verdict(replicaA.baseUrl, other.minted.token)).toBe("ok");
 
-    const after = await a.createIframeToken({ tenantId: "tenant-dash", workspaceId: "ws-1", dashboardId: dashboard.id }, admin);
+    const after = await a.createIframeToken(
+      { tenantId: "tenant-dash", workspaceId: "ws-1", dashboardId: dashboard.id },
+      admin,
+    );
     expect(await verdict(replicaB.baseUrl, after.token)).toBe("ok");
   });
 
@@ -84,10 +102,16 @@ describe("RevokeIframeTokens across two server processes", () => {
     const { dashboard, minted: before } = await dashboardWithToken(a, admin, "tenant-all");
     const other = await dashboardWithToken(a, admin, "tenant-all-other");
 
-    await client(replicaB.baseUrl).revokeIframeTokens({ tenantId: "tenant-all", target: { case: "allTenantTokens", value: true } }, admin);
+    await client(replicaB.baseUrl).revokeIframeTokens(
+      { tenantId: "tenant-all", target: { case: "allTenantTokens", value: true } },
+      admin,
+    );
     expect(await verdict(replicaA.baseUrl, before.token)).toBe("TOKEN_REVOKED");
     expect(await verdict(replicaB.baseUrl, other.minted.token)).toBe("ok");
-    const after = await a.createIframeToken({ tenantId: "tenant-all", workspaceId: "ws-1", dashboardId: dashboard.id }, admin);
+    const after = await a.createIframeToken(
+      { tenantId: "tenant-all", workspaceId: "ws-1", dashboardId: dashboard.id },
+      admin,
+    );
     expect(await verdict(replicaB.baseUrl, after.token)).toBe("ok");
   });
 
@@ -102,7 +126,11 @@ describe("RevokeIframeTokens across two server processes", () => {
     const fresh = await dashboardWithToken(a, admin, "tenant-delete");
     expect(await verdict(replicaA.baseUrl, minted.token)).toBe("TOKEN_REVOKED");
     expect(await verdict(replicaB.baseUrl, fresh.minted.token)).toBe("ok");
-    const cutoffs = await queryDatabase(db.url, "SELECT 1 FROM embed_token_cutoffs WHERE organization_id = $1 AND tenant_id = $2", [ORG, "tenant-delete"]);
+    const cutoffs = await queryDatabase(
+      db.url,
+      "SELECT 1 FROM embed_token_cutoffs WHERE organization_id = $1 AND tenant_id = $2",
+      [ORG, "tenant-delete"],
+    );
     expect(cutoffs).toHaveLength(1);
   });
 
@@ -113,21 +141,38 @@ describe("RevokeIframeTokens across two server processes", () => {
 
     const noTarget = await failure(a.revokeIframeTokens({ tenantId: "tenant-guarded" }, admin));
     expect(noTarget).toMatchObject({ code: Code.InvalidArgument, reason: "VALIDATION_ERROR", fields: ["target"] });
-    const falseTarget = await failure(a.revokeIframeTokens({ tenantId: "tenant-guarded", target: { case: "allTenantTokens", value: false } }, admin));
+    const falseTarget = await failure(
+      a.revokeIframeTokens({ tenantId: "tenant-guarded", target: { case: "allTenantTokens", value: false } }, admin),
+    );
     expect(falseTarget.fields).toEqual(["target"]);
-    const badTenant = await failure(a.revokeIframeTokens({ tenantId: "bad tenant!", target: { case: "allTenantTokens", value: true } }, admin));
+    const badTenant = await failure(
+      a.revokeIframeTokens({ tenantId: "bad tenant!", target: { case: "allTenantTokens", value: true } }, admin),
+    );
     expect(badTenant.fields).toEqual(["tenant_id"]);
 
     // A user granted another tenant of the same organization.
     const neighbour = await as({ org: ORG, tenants: ["tenant-neighbour"] });
-    const denied = await failure(a.revokeIframeTokens({ tenantId: "tenant-guarded", target: { case: "tokenId", value: minted.tokenId } }, neighbour));
+    const denied = await failure(
+      a.revokeIframeTokens(
+        { tenantId: "tenant-guarded", target: { case: "tokenId", value: minted.tokenId } },
+        neighbour,
+      ),
+    );
     expect(denied).toMatchObject({ code: Code.PermissionDenied, reason: "FORBIDDEN" });
 
     // An admin of another organization cannot reach this organization's tokens at all.
     const attacker = await as({ org: "org-attacker", admin: true });
-    const notFound = await failure(a.revokeIframeTokens({ tenantId: "tenant-guarded", target: { case: "tokenId", value: minted.tokenId } }, attacker));
+    const notFound = await failure(
+      a.revokeIframeTokens(
+        { tenantId: "tenant-guarded", target: { case: "tokenId", value: minted.tokenId } },
+        attacker,
+      ),
+    );
     expect(notFound).toMatchObject({ code: Code.NotFound, reason: "NOT_FOUND" });
-    await a.revokeIframeTokens({ tenantId: "tenant-guarded", target: { case: "allTenantTokens", value: true } }, attacker);
+    await a.revokeIframeTokens(
+      { tenantId: "tenant-guarded", target: { case: "allTenantTokens", value: true } },
+      attacker,
+    );
     expect(await verdict(replicaB.baseUrl, minted.token)).toBe("ok");
   });
 });

@@ -2,7 +2,17 @@ import { Code } from "@connectrpc/connect";
 import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { as, client, dashboardWithToken, eventually, failure, nowSeconds, signWith, sleep, storedPrivateKeys } from "./support.js";
+import {
+  as,
+  client,
+  dashboardWithToken,
+  eventually,
+  failure,
+  nowSeconds,
+  signWith,
+  sleep,
+  storedPrivateKeys,
+} from "./support.js";
 
 // Short lifetimes so the whole overlap window fits in a test: a retired key
 // verifies for max TTL (3 s) + leeway (5 s) + key refresh (5 s) + 1 s.
@@ -45,87 +55,89 @@ async function verdict(baseUrl: string, token: string): Promise<string> {
 }
 
 describe("RotateSigningKey with overlap, across two replicas", () => {
-  it(
-    "signs with the new key at once, keeps old tokens verifying until they expire, and retires the old key after",
-    async () => {
-      const a = client(replicaA.baseUrl);
-      const admin = await as({ org: ORG, admin: true, sub: "alice" });
-      const { dashboard, minted: oldToken } = await dashboardWithToken(a, admin, "tenant-r1");
-      const oldKid = decodeProtectedHeader(oldToken.token).kid!;
-      const [oldKey] = await storedPrivateKeys(replicaA.db.url);
-      expect(oldKey!.kid).toBe(oldKid);
-      // A token signed with the old key that outlives it, to prove retirement is enforced.
-      const outliving = await signWith(oldKey!, {
-        iss: "dashboard-service",
-        aud: "dashboard-embed",
-        sub: "alice",
-        iat: nowSeconds(),
-        nbf: nowSeconds(),
-        exp: nowSeconds() + 3600,
-        jti: "01900000-0000-7000-8000-0000000000aa",
-        organization_id: ORG,
-        tenant_id: "tenant-r1",
-        workspace_id: "ws-1",
-        dashboard_id: dashboard.id,
-        filters: [{ field: "tenant_id", op: "eq", values: ["tenant-r1"] }],
-      });
+  it("signs with the new key at once, keeps old tokens verifying until they expire, and retires the old key after", async () => {
+    const a = client(replicaA.baseUrl);
+    const admin = await as({ org: ORG, admin: true, sub: "alice" });
+    const { dashboard, minted: oldToken } = await dashboardWithToken(a, admin, "tenant-r1");
+    const oldKid = decodeProtectedHeader(oldToken.token).kid!;
+    const [oldKey] = await storedPrivateKeys(replicaA.db.url);
+    expect(oldKey!.kid).toBe(oldKid);
+    // A token signed with the old key that outlives it, to prove retirement is enforced.
+    const outliving = await signWith(oldKey!, {
+      iss: "dashboard-service",
+      aud: "dashboard-embed",
+      sub: "alice",
+      iat: nowSeconds(),
+      nbf: nowSeconds(),
+      exp: nowSeconds() + 3600,
+      jti: "01900000-0000-7000-8000-0000000000aa",
+      organization_id: ORG,
+      tenant_id: "tenant-r1",
+      workspace_id: "ws-1",
+      dashboard_id: dashboard.id,
+      filters: [{ field: "tenant_id", op: "eq", values: ["tenant-r1"] }],
+    });
 
-      // The key the rotation will activate is already published, so cached key sets know it in advance.
-      const publishedBefore = await publishedKids(replicaB.baseUrl);
-      expect(publishedBefore).toHaveLength(2);
-      expect(publishedBefore).toContain(oldKid);
+    // The key the rotation will activate is already published, so cached key sets know it in advance.
+    const publishedBefore = await publishedKids(replicaB.baseUrl);
+    expect(publishedBefore).toHaveLength(2);
+    expect(publishedBefore).toContain(oldKid);
 
-      const rotation = await a.rotateSigningKey({}, admin);
-      const rotatedAt = Date.now();
-      expect(rotation.keyId).not.toBe(oldKid);
-      expect(publishedBefore).toContain(rotation.keyId);
-      expect(rotation.retiredKeyId).toBe(oldKid);
-      const verifiesUntil = Number(rotation.retiredKeyVerifiesUntil!.seconds) * 1000;
-      expect(verifiesUntil - rotatedAt).toBeGreaterThan(12_000);
-      expect(verifiesUntil - rotatedAt).toBeLessThan(16_000);
+    const rotation = await a.rotateSigningKey({}, admin);
+    const rotatedAt = Date.now();
+    expect(rotation.keyId).not.toBe(oldKid);
+    expect(publishedBefore).toContain(rotation.keyId);
+    expect(rotation.retiredKeyId).toBe(oldKid);
+    const verifiesUntil = Number(rotation.retiredKeyVerifiesUntil!.seconds) * 1000;
+    expect(verifiesUntil - rotatedAt).toBeGreaterThan(12_000);
+    expect(verifiesUntil - rotatedAt).toBeLessThan(16_000);
 
-      // The rotating replica signs with the new key at once and publishes both.
-      const newToken = await a.createIframeToken({ tenantId: "tenant-r1", workspaceId: "ws-1", dashboardId: dashboard.id }, admin);
-      expect(decodeProtectedHeader(newToken.token).kid).toBe(rotation.keyId);
-      // Published now: the retired key, the new signer and the next key of the following rotation.
-      const publishedAfter = await publishedKids(replicaA.baseUrl);
-      expect(publishedAfter).toHaveLength(3);
-      expect(publishedAfter).toEqual(expect.arrayContaining([oldKid, rotation.keyId]));
-      const nextKid = publishedAfter.find((k) => k !== oldKid && k !== rotation.keyId)!;
+    // The rotating replica signs with the new key at once and publishes both.
+    const newToken = await a.createIframeToken(
+      { tenantId: "tenant-r1", workspaceId: "ws-1", dashboardId: dashboard.id },
+      admin,
+    );
+    expect(decodeProtectedHeader(newToken.token).kid).toBe(rotation.keyId);
+    // Published now: the retired key, the new signer and the next key of the following rotation.
+    const publishedAfter = await publishedKids(replicaA.baseUrl);
+    expect(publishedAfter).toHaveLength(3);
+    expect(publishedAfter).toEqual(expect.arrayContaining([oldKid, rotation.keyId]));
+    const nextKid = publishedAfter.find((k) => k !== oldKid && k !== rotation.keyId)!;
 
-      // The other replica verifies the new kid at once (an unknown kid makes it re-read storage) ...
-      expect(await verdict(replicaB.baseUrl, newToken.token)).toBe("ok");
-      expect(await verdict(replicaB.baseUrl, oldToken.token)).toBe("ok");
-      // ... and starts signing with it within its key refresh interval.
-      await eventually(async () => {
-        const fromB = await client(replicaB.baseUrl).createIframeToken(
-          { tenantId: "tenant-r1", workspaceId: "ws-1", dashboardId: dashboard.id },
-          admin,
-        );
-        expect(decodeProtectedHeader(fromB.token).kid).toBe(rotation.keyId);
-      });
-      expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([oldKid, rotation.keyId, nextKid].sort());
+    // The other replica verifies the new kid at once (an unknown kid makes it re-read storage) ...
+    expect(await verdict(replicaB.baseUrl, newToken.token)).toBe("ok");
+    expect(await verdict(replicaB.baseUrl, oldToken.token)).toBe("ok");
+    // ... and starts signing with it within its key refresh interval.
+    await eventually(async () => {
+      const fromB = await client(replicaB.baseUrl).createIframeToken(
+        { tenantId: "tenant-r1", workspaceId: "ws-1", dashboardId: dashboard.id },
+        admin,
+      );
+      expect(decodeProtectedHeader(fromB.token).kid).toBe(rotation.keyId);
+    });
+    expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([oldKid, rotation.keyId, nextKid].sort());
 
-      // A third-party renderer verifies both offline against either replica's JWKS.
-      await expect(rendererVerify(replicaB.baseUrl, oldToken.token)).resolves.toBeDefined();
-      await expect(rendererVerify(replicaB.baseUrl, newToken.token)).resolves.toBeDefined();
-      await expect(rendererVerify(replicaA.baseUrl, outliving)).resolves.toBeDefined();
+    // A third-party renderer verifies both offline against either replica's JWKS.
+    await expect(rendererVerify(replicaB.baseUrl, oldToken.token)).resolves.toBeDefined();
+    await expect(rendererVerify(replicaB.baseUrl, newToken.token)).resolves.toBeDefined();
+    await expect(rendererVerify(replicaA.baseUrl, outliving)).resolves.toBeDefined();
 
-      // The old token ends at its own exp (plus leeway), as expired, not as invalid: its key is still live.
-      await sleep(Math.max(0, (Number(oldToken.expiresAt) + 6) * 1000 - Date.now()));
-      expect(await verdict(replicaA.baseUrl, oldToken.token)).toBe("TOKEN_EXPIRED");
-      expect(await verdict(replicaB.baseUrl, outliving)).toBe("ok");
+    // The old token ends at its own exp (plus leeway), as expired, not as invalid: its key is still live.
+    await sleep(Math.max(0, (Number(oldToken.expiresAt) + 6) * 1000 - Date.now()));
+    expect(await verdict(replicaA.baseUrl, oldToken.token)).toBe("TOKEN_EXPIRED");
+    expect(await verdict(replicaB.baseUrl, outliving)).toBe("ok");
 
-      // After its window the old key is gone from the JWKS and verifies nothing, wherever asked.
-      await sleep(Math.max(0, verifiesUntil + 1_000 - Date.now()));
-      expect((await publishedKids(replicaA.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort());
-      await eventually(async () => expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort()), 8_000);
-      expect(await verdict(replicaA.baseUrl, outliving)).toBe("TOKEN_INVALID");
-      expect(await verdict(replicaB.baseUrl, outliving)).toBe("TOKEN_INVALID");
-      await expect(rendererVerify(replicaA.baseUrl, outliving)).rejects.toThrow();
-    },
-    60_000,
-  );
+    // After its window the old key is gone from the JWKS and verifies nothing, wherever asked.
+    await sleep(Math.max(0, verifiesUntil + 1_000 - Date.now()));
+    expect((await publishedKids(replicaA.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort());
+    await eventually(
+      async () => expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort()),
+      8_000,
+    );
+    expect(await verdict(replicaA.baseUrl, outliving)).toBe("TOKEN_INVALID");
+    expect(await verdict(replicaB.baseUrl, outliving)).toBe("TOKEN_INVALID");
+    await expect(rendererVerify(replicaA.baseUrl, outliving)).rejects.toThrow();
+  }, 60_000);
 
   it("is for admins only and is audited", async () => {
     const a = client(replicaA.baseUrl);
@@ -160,7 +172,9 @@ describe("a signing key configured by environment", () => {
     const { minted } = await dashboardWithToken(api, admin, "tenant-env");
     expect(decodeProtectedHeader(minted.token).kid).toBe(kid);
     expect(await publishedKids(server.baseUrl)).toEqual([kid]);
-    const { keys } = (await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
+    const { keys } = (await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json()) as {
+      keys: Record<string, unknown>[];
+    };
     expect(Object.keys(keys[0]!).sort()).toEqual(["alg", "crv", "kid", "kty", "use", "x"]);
     await expect(rendererVerify(server.baseUrl, minted.token)).resolves.toBeDefined();
 

@@ -46,7 +46,10 @@ export async function dashboardWithToken(
   tenantId: string,
   extra: { allowedOrigins?: string[] } = {},
 ) {
-  const { dashboard } = await api.createDashboard({ tenantId, workspaceId: "ws-1", name: `Dashboard of ${tenantId}`, ...extra }, caller);
+  const { dashboard } = await api.createDashboard(
+    { tenantId, workspaceId: "ws-1", name: `Dashboard of ${tenantId}`, ...extra },
+    caller,
+  );
   const minted = await api.createIframeToken({ tenantId, workspaceId: "ws-1", dashboardId: dashboard!.id }, caller);
   return { dashboard: dashboard!, minted };
 }
@@ -65,7 +68,11 @@ export async function storedPrivateKeys(databaseUrl: string): Promise<{ kid: str
 }
 
 /** Signs payload with a real service key but claims of the test's choosing. */
-export async function signWith(key: { kid: string; jwk: JWK }, payload: JWTPayload, header: Record<string, unknown> = {}) {
+export async function signWith(
+  key: { kid: string; jwk: JWK },
+  payload: JWTPayload,
+  header: Record<string, unknown> = {},
+) {
   const privateKey = await importJWK({ ...key.jwk, alg: "EdDSA" }, "EdDSA");
   return new SignJWT(payload)
     .setProtectedHeader({ alg: "EdDSA", kid: key.kid, typ: "dashboard-embed+jwt", ...header })

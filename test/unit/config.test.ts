@@ -51,13 +51,18 @@ describe("configuration", () => {
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       const text = (err as ConfigError).problems.join("\n");
-      for (const name of ["PORT", "DATABASE_URL", "AUTH_JWT_SECRET", "EMBED_SIGNING_KEY", "LOG_LEVEL"]) expect(text).toContain(name);
+      for (const name of ["PORT", "DATABASE_URL", "AUTH_JWT_SECRET", "EMBED_SIGNING_KEY", "LOG_LEVEL"])
+        expect(text).toContain(name);
     }
   });
 
   it("requires real credentials and a database in production", () => {
-    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/AUTH_JWT_SECRET.*\n.*DATABASE_URL|DATABASE_URL.*\n.*AUTH_JWT_SECRET/s);
-    expect(() => loadConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: "s".repeat(32), DATABASE_URL: "postgres://db/x" })).not.toThrow();
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(
+      /AUTH_JWT_SECRET.*\n.*DATABASE_URL|DATABASE_URL.*\n.*AUTH_JWT_SECRET/s,
+    );
+    expect(() =>
+      loadConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: "s".repeat(32), DATABASE_URL: "postgres://db/x" }),
+    ).not.toThrow();
   });
 
   it("refuses two caller-key settings at once rather than guessing", () => {

@@ -30,13 +30,17 @@ describe("request rules", () => {
   });
 
   it("refuse lone surrogates, which cannot be stored as UTF-8", () => {
-    expect(violationsOf(createDashboardRules, { ...dashboard, name: "bad\ud800" })[0]?.description).toBe("must be valid Unicode");
+    expect(violationsOf(createDashboardRules, { ...dashboard, name: "bad\ud800" })[0]?.description).toBe(
+      "must be valid Unicode",
+    );
   });
 
   it("allow an empty description and up to 2000 characters", () => {
     expect(violationsOf(createDashboardRules, { ...dashboard, description: "" })).toEqual([]);
     expect(violationsOf(createDashboardRules, { ...dashboard, description: "d".repeat(2000) })).toEqual([]);
-    expect(violationsOf(createDashboardRules, { ...dashboard, description: "d".repeat(2001) })[0]?.field).toBe("description");
+    expect(violationsOf(createDashboardRules, { ...dashboard, description: "d".repeat(2001) })[0]?.field).toBe(
+      "description",
+    );
   });
 
   it("list every bad field at once in a VALIDATION_ERROR", () => {
@@ -46,12 +50,19 @@ describe("request rules", () => {
     } catch (err) {
       expect(err).toBeInstanceOf(ServiceError);
       expect((err as ServiceError).reason).toBe("VALIDATION_ERROR");
-      expect((err as ServiceError).details.fieldViolations?.map((v) => v.field)).toEqual(["tenant_id", "workspace_id", "name"]);
+      expect((err as ServiceError).details.fieldViolations?.map((v) => v.field)).toEqual([
+        "tenant_id",
+        "workspace_id",
+        "name",
+      ]);
     }
   });
 
   it("refuse negative paging numbers and non-integer valid_until", () => {
-    expect(violationsOf(listDashboardsRules, { pageSize: -1, pageToken: "", skip: -1 }).map((v) => v.field)).toEqual(["page_size", "skip"]);
+    expect(violationsOf(listDashboardsRules, { pageSize: -1, pageToken: "", skip: -1 }).map((v) => v.field)).toEqual([
+      "page_size",
+      "skip",
+    ]);
     expect(violationsOf(listDashboardsRules, { pageSize: 5000, pageToken: "", skip: 0 })).toEqual([]);
     const mint = { tenantId: "t", workspaceId: "w", dashboardId: "d" };
     expect(violationsOf(createIframeTokenRules, { ...mint, validUntil: Number.NaN })[0]?.field).toBe("valid_until");

@@ -7,7 +7,13 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { withErrorInfo } from "../../errors/connect-error.js";
-import { leanHandlerContext, readMessageBody, unaryRoutes, type LeanPathOptions, type UnaryRoute } from "./unary-calls.js";
+import {
+  leanHandlerContext,
+  readMessageBody,
+  unaryRoutes,
+  type LeanPathOptions,
+  type UnaryRoute,
+} from "./unary-calls.js";
 
 type Request = http.IncomingMessage | http2.Http2ServerRequest;
 type Response = http.ServerResponse | http2.Http2ServerResponse;
@@ -49,7 +55,13 @@ function formatOf(contentType: string | undefined): "json" | "binary" | undefine
   }
 }
 
-async function serve(route: UnaryRoute, format: "json" | "binary", req: Request, res: Response, options: LeanPathOptions) {
+async function serve(
+  route: UnaryRoute,
+  format: "json" | "binary",
+  req: Request,
+  res: Response,
+  options: LeanPathOptions,
+) {
   const contentType = format === "json" ? "application/json" : "application/proto";
   try {
     const body = await readMessageBody(req, options.readMaxBytes);
@@ -58,7 +70,9 @@ async function serve(route: UnaryRoute, format: "json" | "binary", req: Request,
     const context = leanHandlerContext(route, "connect", url, req.headers, options.contextValues(req));
     const output = await invokeUnaryImplementation(route.spec, context, input, options.interceptors);
     let payload: Uint8Array =
-      format === "json" ? Buffer.from(toJsonString(route.method.output, output)) : toBinary(route.method.output, output);
+      format === "json"
+        ? Buffer.from(toJsonString(route.method.output, output))
+        : toBinary(route.method.output, output);
     const headers: Record<string, string> = { "content-type": contentType };
     for (const [k, v] of context.responseHeader) headers[k] = v;
     // Connect unary responses carry trailers as prefixed headers.
@@ -87,7 +101,10 @@ function parseMessage<I extends DescMessage>(schema: I, format: "json" | "binary
   try {
     json = JSON.parse(body.toString("utf8")) as JsonValue;
   } catch (err) {
-    throw new ConnectError(`cannot decode ${schema.typeName} from JSON: ${(err as Error).message}`, Code.InvalidArgument);
+    throw new ConnectError(
+      `cannot decode ${schema.typeName} from JSON: ${(err as Error).message}`,
+      Code.InvalidArgument,
+    );
   }
   try {
     // As connect: unknown fields are ignored, so older servers accept newer clients.

@@ -3,7 +3,13 @@ import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { invokeUnaryImplementation } from "@connectrpc/connect/protocol";
 import { grpcStatusDetails, withErrorInfo } from "../../errors/connect-error.js";
-import { leanHandlerContext, readMessageBody, unaryRoutes, type LeanPathOptions, type UnaryRoute } from "./unary-calls.js";
+import {
+  leanHandlerContext,
+  readMessageBody,
+  unaryRoutes,
+  type LeanPathOptions,
+  type UnaryRoute,
+} from "./unary-calls.js";
 
 export type GrpcUnaryPath = (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => boolean;
 
@@ -26,7 +32,12 @@ export function createGrpcUnaryPath(options: LeanPathOptions): GrpcUnaryPath {
   };
 }
 
-async function serve(route: UnaryRoute, req: http2.Http2ServerRequest, res: http2.Http2ServerResponse, options: LeanPathOptions) {
+async function serve(
+  route: UnaryRoute,
+  req: http2.Http2ServerRequest,
+  res: http2.Http2ServerResponse,
+  options: LeanPathOptions,
+) {
   try {
     const body = await readMessageBody(req, options.readMaxBytes + 5);
     const input = parseUnaryFrame(route.method.input, body, options.readMaxBytes);
@@ -53,10 +64,13 @@ async function serve(route: UnaryRoute, req: http2.Http2ServerRequest, res: http
 
 function parseUnaryFrame<I extends DescMessage>(schema: I, body: Buffer, readMaxBytes: number) {
   if (body.length < 5) throw new ConnectError("protocol error: missing message frame", Code.InvalidArgument);
-  if (body[0] !== 0) throw new ConnectError("protocol error: compressed frame without grpc-encoding", Code.InvalidArgument);
+  if (body[0] !== 0)
+    throw new ConnectError("protocol error: compressed frame without grpc-encoding", Code.InvalidArgument);
   const length = body.readUInt32BE(1);
-  if (length > readMaxBytes) throw new ConnectError(`message is larger than the ${readMaxBytes}-byte limit`, Code.ResourceExhausted);
-  if (body.length !== 5 + length) throw new ConnectError("protocol error: frame length does not match the body", Code.InvalidArgument);
+  if (length > readMaxBytes)
+    throw new ConnectError(`message is larger than the ${readMaxBytes}-byte limit`, Code.ResourceExhausted);
+  if (body.length !== 5 + length)
+    throw new ConnectError("protocol error: frame length does not match the body", Code.InvalidArgument);
   try {
     return fromBinary(schema, body.subarray(5));
   } catch (err) {
