@@ -178,7 +178,13 @@ try {
 
   // Soak: reads at full speed while the service's resident memory is sampled every second.
   const rss: number[] = [];
-  const sampler = setInterval(() => void residentMb(service!.child.pid!).then((mb) => rss.push(mb)), 1000);
+  // A sample that cannot be read (the process is exiting) is simply not taken.
+  const sampler = setInterval(() => {
+    residentMb(service!.child.pid!).then(
+      (mb) => rss.push(mb),
+      () => {},
+    );
+  }, 1000);
   const soak = await h2load({
     ...H2,
     url: service.baseUrl + getPath,
@@ -253,9 +259,12 @@ function ensureH2load(): void {
 async function startBaseline(script: string): Promise<{ port: number }> {
   const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
-  return new Promise((resolve, reject) => {
+  return new Promise<{ port: number }>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`${script} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).once("line", (line) => resolve(JSON.parse(line) as { port: number }));
+    createInterface({ input: child.stdout }).once("line", (line) => {
+      const announced = JSON.parse(line) as { port: number };
+      resolve(announced);
+    });
   });
 }
 

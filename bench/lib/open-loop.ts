@@ -88,17 +88,21 @@ function h2Sender(o: OpenLoopOptions): Sender {
       let grpcStatus: string | undefined;
       stream.on("response", (h) => {
         status = Number(h[":status"]);
-        grpcStatus = h["grpc-status"] as string | undefined;
+        grpcStatus = String(h["grpc-status"] ?? "") || undefined;
       });
-      stream.on("trailers", (t) => (grpcStatus = (t["grpc-status"] as string | undefined) ?? grpcStatus));
+      stream.on(
+        "trailers",
+        (t: http2.IncomingHttpHeaders) => (grpcStatus = String(t["grpc-status"] ?? "") || grpcStatus),
+      );
       stream.on("data", () => {});
       stream.on("end", () => resolve(status === 200 && (grpcStatus === undefined || grpcStatus === "0")));
       stream.on("error", () => resolve(false));
       stream.end(o.body);
     });
   return Object.assign(send, {
-    close: async () => {
+    close: () => {
       for (const s of sessions) s.close();
+      return Promise.resolve();
     },
   });
 }
@@ -120,6 +124,9 @@ function h1Sender(o: OpenLoopOptions): Sender {
       req.end(o.body);
     });
   return Object.assign(send, {
-    close: async () => agent.destroy(),
+    close: () => {
+      agent.destroy();
+      return Promise.resolve();
+    },
   });
 }

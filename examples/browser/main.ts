@@ -58,20 +58,19 @@ async function main(): Promise<void> {
       item.dataset.tenantId = d.tenantId;
       const button = document.createElement("button");
       button.textContent = "Embed";
-      button.addEventListener("click", async () => {
-        try {
-          const minted = await client.createIframeToken({
-            tenantId: d.tenantId,
-            workspaceId: d.workspaceId,
-            dashboardId: d.id,
-          });
-          const url = new URL(`${config.embedBaseUrl}/${encodeURIComponent(minted.dashboardId)}`);
-          url.searchParams.set("token", minted.token);
-          iframeUrlEl.textContent = url.toString();
-          iframeUrlEl.dataset.expiresAt = minted.expiresAt.toString();
-        } catch (err) {
-          showStatus(`Could not mint an iframe token: ${describe(err)}`, true);
-        }
+      const embed = async () => {
+        const minted = await client.createIframeToken({
+          tenantId: d.tenantId,
+          workspaceId: d.workspaceId,
+          dashboardId: d.id,
+        });
+        const url = new URL(`${config.embedBaseUrl}/${encodeURIComponent(minted.dashboardId)}`);
+        url.searchParams.set("token", minted.token);
+        iframeUrlEl.textContent = url.toString();
+        iframeUrlEl.dataset.expiresAt = minted.expiresAt.toString();
+      };
+      button.addEventListener("click", () => {
+        embed().catch((err: unknown) => showStatus(`Could not mint an iframe token: ${describe(err)}`, true));
       });
       item.append(`${d.name} (tenant ${d.tenantId}) `, button);
       return item;
@@ -79,4 +78,4 @@ async function main(): Promise<void> {
   );
 }
 
-void main();
+main().catch((err: unknown) => showStatus(`The example failed: ${describe(err)}`, true));

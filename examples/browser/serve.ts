@@ -28,7 +28,10 @@ export async function serveBrowserExample(options: {
   port?: number;
   config: () => Promise<{ apiBaseUrl: string; callerToken: string; embedBaseUrl?: string }>;
 }): Promise<ExampleServer> {
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer((req, res) => {
+    answer(req, res).catch(() => res.destroy());
+  });
+  const answer = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     try {
       if (path === "/config.json") {
@@ -47,7 +50,7 @@ export async function serveBrowserExample(options: {
     } catch {
       res.writeHead(500).end();
     }
-  });
+  };
   const host = options.host ?? "127.0.0.1";
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
   const { port } = server.address() as AddressInfo;
@@ -78,7 +81,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     dir,
     host: values.host,
     port: Number(values.port),
-    config: async () => ({ apiBaseUrl: values.api!, callerToken: values.token! }),
+    config: () => Promise.resolve({ apiBaseUrl: values.api ?? "", callerToken: values.token ?? "" }),
   });
   console.log(`example page on ${served.origin} (start the service with CORS_ALLOWED_ORIGINS=${served.origin})`);
 }

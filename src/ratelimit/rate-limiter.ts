@@ -32,9 +32,9 @@ export interface RateLimiter {
 }
 
 export const noRateLimits: RateLimiter = {
-  consumeCall: async () => undefined,
-  checkClientAddress: async () => {},
-  consumeFailedAuth: async () => {},
+  consumeCall: () => Promise.resolve(undefined),
+  checkClientAddress: () => Promise.resolve(),
+  consumeFailedAuth: () => Promise.resolve(),
   health: () => ({ backend: "in-process", redisHealthy: undefined }),
-  close: async () => {},
+  close: () => Promise.resolve(),
 };

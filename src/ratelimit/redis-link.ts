@@ -69,10 +69,11 @@ export class RedisLink {
     if (this.client.status === "ready") this.startProbe();
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.stopProbe();
     this.client.disconnect();
+    return Promise.resolve();
   }
 
   private markUp(): void {

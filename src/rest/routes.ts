@@ -9,7 +9,7 @@ export interface RouteCall {
   params: Record<string, string>;
   query: URLSearchParams;
   /** The JSON object body (read and parsed only by routes that take one). */
-  body(): Promise<Record<string, unknown>>;
+  body: () => Promise<Record<string, unknown>>;
 }
 
 export interface RestRoute {

@@ -1,4 +1,5 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Readable } from "node:stream";
+import { ConnectError } from "@connectrpc/connect";
 import type { UniversalServerRequest, UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { codeToHttpStatus, errorFromJsonBytes, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { grpcStatusDetails, withErrorInfo } from "../errors/connect-error.js";
@@ -34,9 +35,7 @@ async function rewriteBody(
   return {
     ...res,
     header,
-    body: (async function* () {
-      yield body;
-    })(),
+    body: Readable.from([body]) as AsyncIterable<Uint8Array>,
   };
 }
 
@@ -61,9 +60,7 @@ async function rewriteConnectError(res: UniversalServerResponse): Promise<Univer
 function addStatusDetails(headers: Headers): void {
   const code = Number(headers.get("grpc-status") ?? "0");
   if (code === 0 || headers.has("grpc-status-details-bin")) return;
-  const completed = withErrorInfo(
-    new ConnectError(decodeURIComponent(headers.get("grpc-message") ?? ""), code as Code),
-  );
+  const completed = withErrorInfo(new ConnectError(decodeURIComponent(headers.get("grpc-message") ?? ""), code));
   headers.set("grpc-status", String(completed.code));
   headers.set("grpc-message", encodeURIComponent(completed.rawMessage));
   headers.set("grpc-status-details-bin", grpcStatusDetails(completed));

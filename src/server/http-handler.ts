@@ -62,7 +62,7 @@ export function createHttpHandler(deps: HttpHandlerDeps): RequestHandler {
       res.writeHead(404, { "content-type": "application/json" });
       res.end(JSON.stringify({ code: "not_found", message: "no such route" }));
     },
-  }) as RequestHandler;
+  });
   const plainRoutes = deps.plainRoutes ?? [];
   return (req, res) => {
     for (const route of plainRoutes) if (route(req, res)) return;

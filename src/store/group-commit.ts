@@ -16,7 +16,8 @@ export class GroupCommit<T> {
   add(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.writing) void this.drain();
+      // drain() settles every item itself, with the write's outcome, so it never rejects.
+      if (!this.writing) this.drain().catch(reject);
     });
   }
 

@@ -38,9 +38,9 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
   // An idle client losing its connection (database restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
   const onClient = (client: pg.PoolClient): Sql => ({
-    async query(text, params) {
+    async query<Row>(text: string, params?: unknown[]) {
       const result = await client.query(text, params);
-      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async exec(script) {
       await client.query(script);
@@ -50,9 +50,9 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
   });
   return {
     pool,
-    async query(text, params) {
+    async query<Row>(text: string, params?: unknown[]) {
       const result = await pool.query(text, params);
-      return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async exec(script) {
       await pool.query(script);
@@ -114,7 +114,12 @@ async function listenOnDedicatedClient(
       client = undefined;
       onListening(false);
       c.end().catch(() => {});
-      if (!closed) timer = setTimeout(() => void connect(), retryMs);
+      // connect() handles its own failures (by calling lost() again), so it never rejects.
+      if (!closed) {
+        timer = setTimeout(() => {
+          connect().catch(lost);
+        }, retryMs);
+      }
       retryMs = Math.min(retryMs * 2, 5_000);
     };
     c.on("error", lost);

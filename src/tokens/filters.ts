@@ -52,7 +52,7 @@ export function filtersFromClaim(claim: unknown): LockedFilter[] | undefined {
     const { field, op, values } = c as Record<string, unknown>;
     if (typeof field !== "string" || !FILTER_OPERATORS.includes(op as FilterOperator)) return undefined;
     if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) return undefined;
-    filters.push({ field, operator: op as FilterOperator, values: values as string[] });
+    filters.push({ field, operator: op as FilterOperator, values });
   }
   return filters;
 }

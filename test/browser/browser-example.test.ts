@@ -14,6 +14,9 @@ import { callerToken } from "../helpers/tokens.js";
 const CHROMIUM = "/usr/bin/chromium";
 const ORG = "org-browser";
 
+/** The part of a DOM element the page functions use (tsconfig has no DOM lib, so `Element` is unresolved). */
+type PageElement = { getAttribute(name: string): string | null };
+
 let api: TestServer;
 let allowedSite: ExampleServer;
 let refusedSite: ExampleServer;
@@ -90,10 +93,9 @@ describe("the example page in headless Chromium", () => {
       const items = page.locator("#dashboards li");
       await expect.poll(() => items.count(), { timeout: 15_000 }).toBe(2);
       expect(await page.locator("#status").textContent()).toBe("2 dashboard(s)");
-      expect(await items.evaluateAll((els) => els.map((e) => e.getAttribute("data-tenant-id")))).toEqual([
-        "tenant-east",
-        "tenant-west",
-      ]);
+      expect(await items.evaluateAll((els: PageElement[]) => els.map((e) => e.getAttribute("data-tenant-id")))).toEqual(
+        ["tenant-east", "tenant-west"],
+      );
 
       await items.nth(1).locator("button").click();
       const url = page.locator("#iframe-url");

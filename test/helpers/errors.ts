@@ -17,6 +17,11 @@ export async function failureOf(call: Promise<unknown>): Promise<ErrorShape> {
   } catch (err) {
     caught = err;
   }
+  return failureFrom(caught);
+}
+
+/** The code, ErrorInfo reason and BadRequest fields of what a failed call was rejected with. */
+export function failureFrom(caught: unknown): ErrorShape {
   expect(caught, "the call was expected to fail").toBeDefined();
   const err = ConnectError.from(caught);
   const infos = err.findDetails(ErrorInfoSchema);
@@ -32,6 +37,6 @@ export async function outcomeOf(call: Promise<unknown>): Promise<string> {
     await call;
     return "ok";
   } catch (err) {
-    return (await failureOf(Promise.reject(err))).reason;
+    return failureFrom(err).reason;
   }
 }

@@ -15,6 +15,14 @@ import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 
 type Methods = typeof DashboardService.method;
 
+/** The shape of the unary methods makeGenericClientConstructor adds to a grpc.Client. */
+export type UnaryMethod = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, res: unknown) => void,
+) => grpc.ClientUnaryCall;
+
 /** The failure of a grpc-js call: its status and the google.rpc details from grpc-status-details-bin. */
 export interface GrpcJsFailure {
   code: grpc.status;
@@ -57,7 +65,7 @@ export class GrpcJsDashboardClient {
     if (token) metadata.set("authorization", `Bearer ${token}`);
     const message = create(method.input, request as never);
     return new Promise((resolve, reject) => {
-      const fn = (this.client as unknown as Record<string, Function>)[method.localName]!;
+      const fn = (this.client as unknown as Record<string, UnaryMethod>)[method.localName]!;
       fn.call(
         this.client,
         message,
@@ -80,20 +88,25 @@ export async function grpcFailureOf(call: Promise<unknown>): Promise<GrpcJsFailu
   try {
     await call;
   } catch (e) {
-    const err = e as grpc.ServiceError;
-    const bin = err.metadata?.get("grpc-status-details-bin")[0];
-    const status = bin ? fromBinary(StatusSchema, Buffer.isBuffer(bin) ? bin : Buffer.from(bin, "base64")) : undefined;
-    const unpacked = (status?.details ?? []).map((d) => anyUnpack(d, registry));
-    const info = unpacked.find((m) => m?.$typeName === ErrorInfoSchema.typeName) as
-      MessageShape<typeof ErrorInfoSchema> | undefined;
-    const bad = unpacked.find((m) => m?.$typeName === BadRequestSchema.typeName) as
-      MessageShape<typeof BadRequestSchema> | undefined;
-    return {
-      code: err.code,
-      details: err.details,
-      reason: info?.reason,
-      fields: bad?.fieldViolations.map((v) => v.field) ?? [],
-    };
+    return grpcFailureFrom(e);
   }
   throw new Error("the call was expected to fail");
+}
+
+/** The status and google.rpc details of what a failed grpc-js call was rejected with. */
+export function grpcFailureFrom(e: unknown): GrpcJsFailure {
+  const err = e as grpc.ServiceError;
+  const bin = err.metadata?.get("grpc-status-details-bin")[0];
+  const status = bin ? fromBinary(StatusSchema, Buffer.isBuffer(bin) ? bin : Buffer.from(bin, "base64")) : undefined;
+  const unpacked = (status?.details ?? []).map((d) => anyUnpack(d, registry));
+  const info = unpacked.find((m) => m?.$typeName === ErrorInfoSchema.typeName) as
+    MessageShape<typeof ErrorInfoSchema> | undefined;
+  const bad = unpacked.find((m) => m?.$typeName === BadRequestSchema.typeName) as
+    MessageShape<typeof BadRequestSchema> | undefined;
+  return {
+    code: err.code,
+    details: err.details,
+    reason: info?.reason,
+    fields: bad?.fieldViolations.map((v) => v.field) ?? [],
+  };
 }

@@ -34,8 +34,8 @@ export async function spawnServer(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
-  createInterface({ input: child.stdout! }).on("line", (line) => lines.push(line));
-  createInterface({ input: child.stderr! }).on("line", (line) => lines.push(line));
+  createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
+  createInterface({ input: child.stderr }).on("line", (line) => lines.push(line));
   // Ready when the port accepts connections (whatever LOG_LEVEL hides), or failed when the process exits.
   await new Promise<void>((resolve, reject) => {
     const deadline = Date.now() + timeoutMs;

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { create, toJson } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
-import { GrpcJsDashboardClient, grpcFailureOf } from "../helpers/grpc-js.js";
+import { GrpcJsDashboardClient, grpcFailureFrom } from "../helpers/grpc-js.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { callerToken } from "../helpers/tokens.js";
 
@@ -31,7 +31,7 @@ afterAll(async () => {
 const show = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === "bigint" ? x.toString() : x));
 const count = (where: string, code: string) => {
   outcomes[where] ??= {};
-  outcomes[where]![code] = (outcomes[where]![code] ?? 0) + 1;
+  outcomes[where][code] = (outcomes[where][code] ?? 0) + 1;
 };
 
 // Strings a hostile or careless client sends: any unicode, control characters, lone surrogates, SQL, huge.
@@ -118,7 +118,7 @@ describe.each(Object.keys(requests) as (keyof typeof requests)[])("%s with arbit
           await grpcClient.call(rpc, request, token);
         } catch (err) {
           if (!(err as grpc.ServiceError).metadata) return; // refused client-side before sending
-          const failure = await grpcFailureOf(Promise.reject(err));
+          const failure = grpcFailureFrom(err);
           code = failure.code;
           expect(failure.reason, "every error has an ErrorInfo").toBeTruthy();
         }

@@ -10,6 +10,29 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
+/** The proto3 JSON of a Dashboard, as far as these tests read it. */
+interface DashboardJson {
+  id: string;
+  createdAt: string;
+}
+
+/** A Connect error detail in JSON: its type, and the message decoded under `debug`. */
+interface ErrorDetailJson {
+  type: string;
+  debug: { reason?: string; fieldViolations?: { field: string; description: string }[] };
+}
+
+/** What an RPC answers in Connect JSON: the fields of its response message, or a Connect error. */
+interface RpcBody {
+  dashboard?: DashboardJson;
+  dashboards?: DashboardJson[];
+  totalSize?: number;
+  expiresAt?: string;
+  code?: string;
+  message?: string;
+  details?: ErrorDetailJson[];
+}
+
 /** Connect's JSON protocol is plain HTTP: a POST of JSON to /package.Service/Method. */
 async function rpc(method: string, body: unknown, token?: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${server.baseUrl}/dashboard.v1.DashboardService/${method}`, {
@@ -21,7 +44,7 @@ async function rpc(method: string, body: unknown, token?: string, headers: Recor
     },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as RpcBody };
 }
 
 describe("Connect JSON with fetch", () => {
@@ -29,13 +52,13 @@ describe("Connect JSON with fetch", () => {
     const token = await callerToken({ org: "fetch-org", admin: true });
     const created = await rpc("CreateDashboard", { tenantId: "t1", workspaceId: "w1", name: "Fetch" }, token);
     expect(created.status).toBe(200);
-    const id = created.body.dashboard.id as string;
+    const id = created.body.dashboard!.id;
     expect(created.body.dashboard).toMatchObject({ tenantId: "t1", dashboardId: id, organizationId: "fetch-org" });
-    expect(new Date(created.body.dashboard.createdAt).toISOString()).toBe(created.body.dashboard.createdAt);
+    expect(new Date(created.body.dashboard!.createdAt).toISOString()).toBe(created.body.dashboard!.createdAt);
 
     // Connect accepts the proto field names too.
     const got = await rpc("GetDashboard", { tenant_id: "t1" }, token);
-    expect(got.body.dashboard.id).toBe(id);
+    expect(got.body.dashboard!.id).toBe(id);
 
     const list = await rpc("ListDashboards", { pageSize: 5 }, token);
     expect(list.body).toMatchObject({ totalSize: 1 });
@@ -55,7 +78,7 @@ describe("Connect JSON with fetch", () => {
     const unauth = await rpc("GetDashboard", { tenantId: "t1" });
     expect(unauth.status).toBe(401);
     expect(unauth.body.code).toBe("unauthenticated");
-    expect(unauth.body.details[0]).toMatchObject({ type: "google.rpc.ErrorInfo", debug: { reason: "UNAUTHORIZED" } });
+    expect(unauth.body.details![0]).toMatchObject({ type: "google.rpc.ErrorInfo", debug: { reason: "UNAUTHORIZED" } });
 
     const missing = await rpc("GetDashboard", { tenantId: "nope" }, token);
     expect(missing.status).toBe(404);
@@ -64,8 +87,8 @@ describe("Connect JSON with fetch", () => {
     const invalid = await rpc("CreateDashboard", { tenantId: "t1", workspaceId: "w1", name: "x".repeat(201) }, token);
     expect(invalid.status).toBe(400);
     expect(invalid.body.code).toBe("invalid_argument");
-    const badRequest = invalid.body.details.find((d: { type: string }) => d.type === "google.rpc.BadRequest");
-    expect(badRequest.debug.fieldViolations).toEqual([
+    const badRequest = invalid.body.details!.find((d) => d.type === "google.rpc.BadRequest");
+    expect(badRequest!.debug.fieldViolations).toEqual([
       { field: "name", description: "must be at most 200 characters" },
     ]);
   });

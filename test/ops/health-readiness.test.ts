@@ -3,22 +3,27 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/health/v1/health_pb.js";
+import type { ReadinessReport } from "../../src/ops/health.js";
 import { readMigrations, migrate } from "../../src/store/migrate.js";
 import { databaseReadiness } from "../../src/store/readiness.js";
 import { postgresSql } from "../../src/store/sql.js";
+import { match } from "../helpers/matchers.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
 
 const SERVICE = "dashboard.v1.DashboardService";
 
-async function readyz(baseUrl: string): Promise<{ status: number; body: Record<string, any> }> {
+/** What GET /readyz answers: a status word, and the readiness report unless the report itself failed. */
+type ReadyzBody = { status: string } & Partial<ReadinessReport>;
+
+async function readyz(baseUrl: string): Promise<{ status: number; body: ReadyzBody }> {
   const res = await fetch(`${baseUrl}/readyz`);
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as ReadyzBody };
 }
 
 /** Polls until check passes (the state under test changes asynchronously); fails with the last value. */
-async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+async function eventually<T>(get: () => T | Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const until = Date.now() + timeoutMs;
   let last: T = await get();
   while (!ok(last)) {
@@ -54,7 +59,7 @@ describe("health and readiness follow PostgreSQL", () => {
       ready: true,
       draining: false,
       database: { reachable: true, migrationsApplied: true, pendingVersions: [] },
-      rateLimits: { backend: expect.stringMatching(/^(redis|in-process)$/) },
+      rateLimits: { backend: match.stringMatching(/^(redis|in-process)$/) },
     });
     const health = healthClient(server.baseUrl);
     expect((await health.check({ service: "" })).status).toBe(Status.SERVING);
@@ -71,7 +76,7 @@ describe("health and readiness follow PostgreSQL", () => {
       if (ConnectError.from(err).code !== Code.Canceled) throw err;
     });
     await eventually(
-      async () => seen.length,
+      () => seen.length,
       (n) => n >= 1,
     );
     expect(seen[0]).toBe(Status.SERVING);
@@ -86,7 +91,7 @@ describe("health and readiness follow PostgreSQL", () => {
     expect((await health.check({ service: "" })).status).toBe(Status.NOT_SERVING);
     expect((await health.check({ service: SERVICE })).status).toBe(Status.NOT_SERVING);
     await eventually(
-      async () => seen.at(-1),
+      () => seen.at(-1),
       (s) => s === Status.NOT_SERVING,
     );
 
@@ -98,7 +103,7 @@ describe("health and readiness follow PostgreSQL", () => {
     expect(up.body).toMatchObject({ ready: true, database: { reachable: true, migrationsApplied: true } });
     expect((await health.check({ service: SERVICE })).status).toBe(Status.SERVING);
     await eventually(
-      async () => seen.at(-1),
+      () => seen.at(-1),
       (s) => s === Status.SERVING,
     );
     // Watch sends changes only: up, down, up.
@@ -159,7 +164,7 @@ describe("draining", () => {
         for await (const r of healthClient(server.baseUrl).watch({ service: "" })) seen.push(r.status);
       })();
       await eventually(
-        async () => seen.length,
+        () => seen.length,
         (n) => n >= 1,
       );
       expect(seen).toEqual([Status.SERVING]);

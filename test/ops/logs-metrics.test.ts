@@ -27,7 +27,14 @@ afterAll(async () => {
   await db?.drop();
 });
 
-type Entry = Record<string, any>;
+/** A JSON log line. */
+type Entry = Record<string, unknown>;
+/** What a Connect JSON call answers, as far as these tests read it: a response message or a Connect error. */
+interface ConnectBody {
+  dashboard?: { id: string; name: string };
+  token?: string;
+  code?: string;
+}
 function callLines(): Entry[] {
   return server.lines
     .map((l) => {
@@ -56,7 +63,7 @@ async function connectCall(method: string, body: unknown, headers: Record<string
     headers: { "content-type": "application/json", authorization: `Bearer ${token}`, ...headers },
     body: JSON.stringify(body),
   });
-  return { res, body: (await res.json()) as Entry };
+  return { res, body: (await res.json()) as ConnectBody };
 }
 
 describe("one structured log line per call", () => {
@@ -67,7 +74,7 @@ describe("one structured log line per call", () => {
       { "x-request-id": "req-abc-123" },
     );
     expect(res.status).toBe(200);
-    expect(body.dashboard.name).toBe("Logged");
+    expect(body.dashboard!.name).toBe("Logged");
     expect(res.headers.get("x-request-id")).toBe("req-abc-123");
     const line = await lineFor("req-abc-123");
     expect(line).toMatchObject({
@@ -120,12 +127,12 @@ describe("metrics", () => {
   it("counts calls by method and code, mints, rate-limit refusals, and exposes pool and process metrics", async () => {
     const { body } = await connectCall("CreateDashboard", { tenantId: "t-m", workspaceId: "ws-1", name: "Metered" });
     const mint = () =>
-      connectCall("CreateIframeToken", { tenantId: "t-m", workspaceId: "ws-1", dashboardId: body.dashboard.id });
+      connectCall("CreateIframeToken", { tenantId: "t-m", workspaceId: "ws-1", dashboardId: body.dashboard!.id });
     // RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE=2: the third mint is refused.
     const results = [await mint(), await mint(), await mint()];
     expect(results.map((r) => r.res.status)).toEqual([200, 200, 429]);
     expect(results[2]!.body.code).toBe("resource_exhausted");
-    for (const r of results.slice(0, 2)) minted.push(r.body.token as string);
+    for (const r of results.slice(0, 2)) minted.push(r.body.token!);
 
     const res = await fetch(`${server.baseUrl}/metrics`);
     expect(res.status).toBe(200);
@@ -155,7 +162,7 @@ describe("metrics", () => {
     for (const secret of [token, TEST_JWT_SECRET, ...minted]) expect(text).not.toContain(secret);
   });
 
-  it("never writes a secret to the logs", async () => {
+  it("never writes a secret to the logs", () => {
     // After everything above: the bearer token, the JWT secret and the minted iframe tokens.
     expect(minted).toHaveLength(2);
     const all = server.lines.join("\n");
@@ -198,7 +205,7 @@ describe("REST calls", () => {
 });
 
 describe("refused calls", () => {
-  it("are logged as RESOURCE_EXHAUSTED with reason RATE_LIMITED", async () => {
+  it("are logged as RESOURCE_EXHAUSTED with reason RATE_LIMITED", () => {
     const refused = callLines().find((e) => e.code === "RESOURCE_EXHAUSTED");
     expect(refused).toMatchObject({
       method: "dashboard.v1.DashboardService/CreateIframeToken",

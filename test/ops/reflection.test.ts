@@ -1,3 +1,4 @@
+import { Readable } from "node:stream";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -68,17 +69,17 @@ describe("server reflection through buf curl (no schema file)", () => {
   });
 });
 
+/** The items as a client stream, handed out one by one. */
+function streamOf<T>(items: T[]): AsyncIterable<T> {
+  return Readable.from(items, { objectMode: true }) as AsyncIterable<T>;
+}
+
 describe("server reflection through a generated client", () => {
   type Req = MessageInitShape<typeof ServerReflectionRequestSchema>;
   async function ask(...requests: Req[]) {
     const client = createClient(ServerReflection, createGrpcTransport({ baseUrl: server.baseUrl }));
     const answers = [];
-    for await (const a of client.serverReflectionInfo(
-      (async function* () {
-        yield* requests;
-      })(),
-    ))
-      answers.push(a);
+    for await (const a of client.serverReflectionInfo(streamOf(requests))) answers.push(a);
     return answers;
   }
 

@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { dashboardClient } from "../helpers/clients.js";
-import { failureOf } from "../helpers/errors.js";
+import { failureFrom, failureOf } from "../helpers/errors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
 import { SHARED_REDIS_URL, uniquePrefix } from "../helpers/redis.js";
@@ -71,7 +71,7 @@ describe("per-caller limits through Redis (the guide's defaults)", () => {
 
     // The 12th, through the generated client: code, reason, policy and retry delay.
     const err = await client.createIframeToken(target, bearer(alice)).catch((e: unknown) => e);
-    const failure = await failureOf(Promise.reject(err));
+    const failure = failureFrom(err);
     expect(failure.code).toBe(Code.ResourceExhausted);
     expect(failure.reason).toBe("RATE_LIMITED");
     expect(errorInfoMetadata(err)).toEqual({ policy: "iframe-token" });
@@ -134,7 +134,7 @@ describe("per-caller limits through Redis (the guide's defaults)", () => {
     const frank = bearer(await callerToken({ org, admin: true, sub: "frank" }));
     for (let i = 0; i < 10; i++) await grpc.createIframeToken(target, frank);
     const err = await grpc.createIframeToken(target, frank).catch((e: unknown) => e);
-    expect((await failureOf(Promise.reject(err))).code).toBe(Code.ResourceExhausted);
+    expect(failureFrom(err).code).toBe(Code.ResourceExhausted);
     expect(errorInfoMetadata(err)).toEqual({ policy: "iframe-token" });
     expect(ConnectError.from(err).findDetails(RetryInfoSchema)).toHaveLength(1);
     expect(ConnectError.from(err).metadata.get("ratelimit-remaining")).toBe("0");
@@ -165,7 +165,7 @@ describe("the optional per-organization ceiling", () => {
     await client.createIframeToken(target, b);
     await client.listDashboards({}, b);
     const err = await client.getDashboard({ tenantId: "tenant-1" }, a).catch((e: unknown) => e);
-    expect((await failureOf(Promise.reject(err))).reason).toBe("RATE_LIMITED");
+    expect(failureFrom(err).reason).toBe("RATE_LIMITED");
     expect(errorInfoMetadata(err)).toEqual({ policy: "organization" });
 
     const outsider = bearer(await callerToken({ org: "org-ceiling-other", admin: true, sub: "a" }));
@@ -200,7 +200,7 @@ describe("failed authentication per client address", () => {
     expect(codes.slice(5)).toEqual(Array(20).fill(Code.ResourceExhausted));
 
     const err = await client.listDashboards({}).catch((e: unknown) => e);
-    expect((await failureOf(Promise.reject(err))).reason).toBe("RATE_LIMITED");
+    expect(failureFrom(err).reason).toBe("RATE_LIMITED");
     expect(errorInfoMetadata(err)).toEqual({ policy: "failed-auth" });
     expect(ConnectError.from(err).metadata.get("ratelimit-policy")).toBe("5;w=60");
 

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ServiceError, type ErrorReason } from "../../src/errors/service-error.js";
 import { errorToRest } from "../../src/rest/error-response.js";
 import { BodyTooLargeError } from "../../src/server/read-body.js";
+import { match } from "../helpers/matchers.js";
 
 /** A real pino logger writing into an array, to see what would be logged. */
 function capturingLogger() {
@@ -56,7 +57,7 @@ describe("errorToRest: the guide's statuses for every reason", () => {
   it("UNAUTHORIZED tells the client which scheme to use", () => {
     const { log } = capturingLogger();
     expect(errorToRest(new ServiceError("UNAUTHORIZED", "no"), log, ctx).headers).toMatchObject({
-      "www-authenticate": expect.stringMatching(/^Bearer/),
+      "www-authenticate": match.stringMatching(/^Bearer/),
     });
   });
 
@@ -94,7 +95,7 @@ describe("errorToRest: failures that are not the caller's", () => {
     expect(lines[0]).toMatchObject({
       level: 50,
       method: "GetDashboard",
-      err: { message: expect.stringContaining("SELECT id") },
+      err: { message: match.stringContaining("SELECT id") },
     });
   });
 

@@ -24,7 +24,7 @@ interface OpenApi {
 // OpenAPI 3.1 schemas are JSON Schema 2020-12; the document is registered whole so its $refs resolve.
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
-ajv.addSchema(openApiDocument as object, DOC_ID);
+ajv.addSchema(openApiDocument, DOC_ID);
 
 /** Which documented path template a concrete request path is, if any. */
 export function templateOf(method: string, path: string): string | undefined {

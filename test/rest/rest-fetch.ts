@@ -1,11 +1,27 @@
 import { expect } from "vitest";
+import type { ErrorReason } from "../../src/errors/service-error.js";
+import { match } from "../helpers/matchers.js";
 import { expectMatchesOpenApi } from "./openapi-validator.js";
 
-export interface RestAnswer {
+/**
+ * The guide's envelope as a client reads it, whichever of its shapes came back: `{success: true, data}` (plus
+ * `total` for lists, or `message` for deletes) or `{success: false, error, code}`. `data` is what the caller
+ * expects the route to answer.
+ */
+export interface RestBody<D = unknown> {
+  success: boolean;
+  data: D;
+  total?: number;
+  message?: string;
+  error?: string;
+  code?: ErrorReason;
+}
+
+export interface RestAnswer<D = unknown> {
   status: number;
   headers: Headers;
   /** The parsed JSON body. */
-  body: any;
+  body: RestBody<D>;
 }
 
 export interface RestCallOptions {
@@ -20,12 +36,12 @@ export interface RestCallOptions {
  * checked against the served OpenAPI document for its route and status, so
  * each test also proves the document tells the truth.
  */
-export async function rest(
+export async function rest<D = unknown>(
   baseUrl: string,
   method: string,
   path: string,
   options: RestCallOptions = {},
-): Promise<RestAnswer> {
+): Promise<RestAnswer<D>> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   let body: string | undefined;
@@ -35,7 +51,7 @@ export async function rest(
   }
   const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
   expect(res.headers.get("content-type")).toMatch(/^application\/json/);
-  const answer: RestAnswer = { status: res.status, headers: res.headers, body: await res.json() };
+  const answer: RestAnswer<D> = { status: res.status, headers: res.headers, body: (await res.json()) as RestBody<D> };
   expectMatchesOpenApi(method, path, answer);
   return answer;
 }
@@ -44,7 +60,7 @@ export async function rest(
 export function expectError(answer: RestAnswer, status: number, code: string): string {
   expect({ status: answer.status, body: answer.body }).toEqual({
     status,
-    body: { success: false, error: expect.any(String), code },
+    body: { success: false, error: match.any(String), code },
   });
-  return answer.body.error as string;
+  return answer.body.error!;
 }

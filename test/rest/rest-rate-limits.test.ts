@@ -2,6 +2,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
+import type { DashboardJson } from "../../src/rest/dashboard-json.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
 import { expectError, rest } from "./rest-fetch.js";
@@ -18,7 +19,7 @@ describe("REST routes share the RPCs' rate limits (one guard, one budget)", () =
   it("counts REST and Connect mints against one budget and answers 429 RATE_LIMITED with Retry-After", async () => {
     const org = "org-rest-limits";
     const token = await callerToken({ org, admin: true, sub: "minter" });
-    const created = await rest(server.baseUrl, "POST", "/api/v1/dashboards", {
+    const created = await rest<DashboardJson>(server.baseUrl, "POST", "/api/v1/dashboards", {
       token,
       body: { tenant_id: "t-1", workspace_id: "ws-1", name: "Sales" },
     });

@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { callerToken } from "../helpers/tokens.js";
+import type { DashboardJson } from "../../src/rest/dashboard-json.js";
 import { openApiDocument } from "../../src/rest/openapi.js";
+import { match } from "../helpers/matchers.js";
 import { expectMatchesOpenApi, observed } from "./openapi-validator.js";
 import { expectError, rest } from "./rest-fetch.js";
 
@@ -18,8 +20,11 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-const call = (method: string, path: string, options?: Parameters<typeof rest>[3]) =>
-  rest(server.baseUrl, method, path, options);
+/** A REST call to the test server; `D` is the `data` the route is expected to answer. */
+const call = <D = unknown>(method: string, path: string, options?: Parameters<typeof rest>[3]) =>
+  rest<D>(server.baseUrl, method, path, options);
+/** What POST /api/v1/dashboards/iframe-token answers as its data. */
+type IframeTokenJson = { token: string; dashboard_id: string; expires_at: number };
 const admin = (org: string, sub = "alice") => callerToken({ org, admin: true, sub });
 
 async function createDashboard(token: string, tenant: string, extra: Record<string, unknown> = {}) {
@@ -36,7 +41,7 @@ describe("the guide's routes, success envelopes", () => {
 
   it("POST /api/v1/dashboards creates and answers 201 with the dashboard in snake_case", async () => {
     const token = await admin(org);
-    const res = await call("POST", "/api/v1/dashboards", {
+    const res = await call<DashboardJson>("POST", "/api/v1/dashboards", {
       token,
       body: { tenant_id: "tenant-1", workspace_id: "ws-1", name: "Sales", description: "Revenue by region" },
     });
@@ -46,7 +51,7 @@ describe("the guide's routes, success envelopes", () => {
     expect(res.body).toEqual({
       success: true,
       data: {
-        id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        id: match.stringMatching(/^[0-9a-f-]{36}$/),
         tenant_id: "tenant-1",
         workspace_id: "ws-1",
         dashboard_id: res.body.data.id,
@@ -54,8 +59,8 @@ describe("the guide's routes, success envelopes", () => {
         description: "Revenue by region",
         organization_id: org,
         created_by: "alice",
-        created_at: expect.stringMatching(RFC3339),
-        updated_at: expect.stringMatching(RFC3339),
+        created_at: match.stringMatching(RFC3339),
+        updated_at: match.stringMatching(RFC3339),
       },
     });
     expect(Math.abs(Date.parse(res.body.data.created_at) - Date.now())).toBeLessThan(60_000);
@@ -83,18 +88,18 @@ describe("the guide's routes, success envelopes", () => {
     const ids: string[] = [];
     for (const t of ["t-a", "t-b", "t-c"]) ids.push((await createDashboard(token, t)).id);
 
-    const all = await call("GET", "/api/v1/dashboards?skip=0&limit=100", { token });
+    const all = await call<DashboardJson[]>("GET", "/api/v1/dashboards?skip=0&limit=100", { token });
     expect(all.status).toBe(200);
     expect(all.body.success).toBe(true);
     expect(all.body.total).toBe(3);
-    expect(all.body.data.map((d: { id: string }) => d.id)).toEqual(ids);
+    expect(all.body.data.map((d) => d.id)).toEqual(ids);
 
-    const firstTwo = await call("GET", "/api/v1/dashboards?limit=2", { token });
-    expect(firstTwo.body.data.map((d: { id: string }) => d.id)).toEqual(ids.slice(0, 2));
+    const firstTwo = await call<DashboardJson[]>("GET", "/api/v1/dashboards?limit=2", { token });
+    expect(firstTwo.body.data.map((d) => d.id)).toEqual(ids.slice(0, 2));
     expect(firstTwo.body.total).toBe(3);
 
-    const skipped = await call("GET", "/api/v1/dashboards?skip=2&limit=2", { token });
-    expect(skipped.body.data.map((d: { id: string }) => d.id)).toEqual(ids.slice(2));
+    const skipped = await call<DashboardJson[]>("GET", "/api/v1/dashboards?skip=2&limit=2", { token });
+    expect(skipped.body.data.map((d) => d.id)).toEqual(ids.slice(2));
     expect(skipped.body.total).toBe(3);
 
     // Without parameters: the guide's defaults (skip 0, limit 100).
@@ -108,22 +113,22 @@ describe("the guide's routes, success envelopes", () => {
     await createDashboard(token, "mine");
     await createDashboard(token, "theirs");
     const scoped = await callerToken({ org: scopedOrg, tenants: ["mine"] });
-    const res = await call("GET", "/api/v1/dashboards", { token: scoped });
+    const res = await call<DashboardJson[]>("GET", "/api/v1/dashboards", { token: scoped });
     expect(res.body.total).toBe(1);
-    expect(res.body.data.map((d: { tenant_id: string }) => d.tenant_id)).toEqual(["mine"]);
+    expect(res.body.data.map((d) => d.tenant_id)).toEqual(["mine"]);
   });
 
   it("POST /api/v1/dashboards/iframe-token mints a token with expires_at as a JSON number", async () => {
     const token = await admin(org);
     const d = await createDashboard(token, "tenant-embed");
-    const res = await call("POST", "/api/v1/dashboards/iframe-token", {
+    const res = await call<IframeTokenJson>("POST", "/api/v1/dashboards/iframe-token", {
       token,
       body: { tenant_id: "tenant-embed", workspace_id: "ws-1", dashboard_id: d.id },
     });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       success: true,
-      data: { token: expect.any(String), dashboard_id: d.id, expires_at: expect.any(Number) },
+      data: { token: match.any(String), dashboard_id: d.id, expires_at: match.any(Number) },
     });
     const claims = decodeJwt(res.body.data.token);
     expect(claims).toMatchObject({
@@ -136,7 +141,7 @@ describe("the guide's routes, success envelopes", () => {
     expect(res.body.data.expires_at - claims.iat!).toBe(600);
 
     const validUntil = Math.floor(Date.now() / 1000) + 120;
-    const chosen = await call("POST", "/api/v1/dashboards/iframe-token", {
+    const chosen = await call<IframeTokenJson>("POST", "/api/v1/dashboards/iframe-token", {
       token,
       body: { tenant_id: "tenant-embed", workspace_id: "ws-1", dashboard_id: d.id, valid_until: validUntil },
     });
@@ -157,7 +162,7 @@ describe("the guide's routes, success envelopes", () => {
   it("percent-encoded tenant ids are decoded before the domain sees them", async () => {
     const token = await admin(org);
     await createDashboard(token, "tenant:enc.1");
-    const res = await call("GET", `/api/v1/dashboards/${encodeURIComponent("tenant:enc.1")}`, { token });
+    const res = await call<DashboardJson>("GET", `/api/v1/dashboards/${encodeURIComponent("tenant:enc.1")}`, { token });
     expect(res.body.data.tenant_id).toBe("tenant:enc.1");
   });
 });
@@ -339,7 +344,7 @@ describe("the guide's error envelope and statuses", () => {
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: chunks,
       duplex: "half",
-    } as RequestInit);
+    });
     expect(streamed.status).toBe(413);
     expect(await streamed.json()).toMatchObject({ success: false, code: "VALIDATION_ERROR" });
 
@@ -388,7 +393,7 @@ describe("isolation between organizations, from the attacker's side", () => {
       "NOT_FOUND",
     );
     // organization_id in the body is ignored: it always comes from the token.
-    const own = await call("POST", "/api/v1/dashboards", {
+    const own = await call<DashboardJson>("POST", "/api/v1/dashboards", {
       token: attacker,
       body: { tenant_id: "shared-name", workspace_id: "ws-1", name: "Mine", organization_id: "org-victim" },
     });
@@ -423,7 +428,7 @@ describe("the OpenAPI document", () => {
   it("lists no status the routes were not seen to answer (other than 429, 500 and 503, tested elsewhere)", () => {
     const documented: string[] = [];
     for (const [template, operations] of Object.entries(openApiDocument.paths)) {
-      for (const [method, operation] of Object.entries(operations)) {
+      for (const [method, operation] of Object.entries<{ responses: object }>(operations)) {
         for (const status of Object.keys(operation.responses)) {
           if (!["429", "500", "503"].includes(status)) documented.push(`${method.toUpperCase()} ${template} ${status}`);
         }

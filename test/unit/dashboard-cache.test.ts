@@ -9,7 +9,10 @@ describe("the dashboard cache", () => {
     const cache = new DashboardCache();
     cache.setListening(true);
     let loads = 0;
-    const load = async () => (loads++, record("a"));
+    const load = () => {
+      loads++;
+      return Promise.resolve(record("a"));
+    };
     await cache.read("o", "t", load);
     expect((await cache.read("o", "t", load))?.id).toBe("a");
     expect(loads).toBe(1);
@@ -18,7 +21,10 @@ describe("the dashboard cache", () => {
   it("goes to the database every time while not listening", async () => {
     const cache = new DashboardCache();
     let loads = 0;
-    const load = async () => (loads++, record("a"));
+    const load = () => {
+      loads++;
+      return Promise.resolve(record("a"));
+    };
     await cache.read("o", "t", load);
     await cache.read("o", "t", load);
     expect(loads).toBe(2);
@@ -28,41 +34,41 @@ describe("the dashboard cache", () => {
   it("forgets a changed dashboard, and never stores a read that raced a change", async () => {
     const cache = new DashboardCache();
     cache.setListening(true);
-    await cache.read("o", "t", async () => record("old"));
+    await cache.read("o", "t", () => Promise.resolve(record("old")));
     cache.forget("o", "t");
     let release!: () => void;
     const slow = cache.read("o", "t", () => new Promise((r) => (release = () => r(record("stale")))));
     cache.forget("o", "t"); // a change commits while the read is in flight
     release();
     expect((await slow)?.id).toBe("stale");
-    expect((await cache.read("o", "t", async () => record("fresh")))?.id).toBe("fresh");
+    expect((await cache.read("o", "t", () => Promise.resolve(record("fresh"))))?.id).toBe("fresh");
   });
 
   it("does not remember absent dashboards, so a create is seen at once", async () => {
     const cache = new DashboardCache();
     cache.setListening(true);
-    expect(await cache.read("o", "t", async () => undefined)).toBeUndefined();
-    expect((await cache.read("o", "t", async () => record("new")))?.id).toBe("new");
+    expect(await cache.read("o", "t", () => Promise.resolve(undefined))).toBeUndefined();
+    expect((await cache.read("o", "t", () => Promise.resolve(record("new"))))?.id).toBe("new");
   });
 
   it("forgets everything when listening stops or resumes", async () => {
     const cache = new DashboardCache();
     cache.setListening(true);
-    await cache.read("o", "t", async () => record("a"));
+    await cache.read("o", "t", () => Promise.resolve(record("a")));
     cache.setListening(false);
     cache.setListening(true);
-    expect((await cache.read("o", "t", async () => record("b")))?.id).toBe("b");
+    expect((await cache.read("o", "t", () => Promise.resolve(record("b"))))?.id).toBe("b");
   });
 
   it("keeps entries no longer than their maximum age, and stays bounded", async () => {
     let now = 0;
     const cache = new DashboardCache(2, 1_000, () => now);
     cache.setListening(true);
-    await cache.read("o", "t", async () => record("a"));
+    await cache.read("o", "t", () => Promise.resolve(record("a")));
     now = 1_000;
-    expect((await cache.read("o", "t", async () => record("b")))?.id).toBe("b");
-    await cache.read("o", "u", async () => record("c"));
-    await cache.read("o", "v", async () => record("d"));
+    expect((await cache.read("o", "t", () => Promise.resolve(record("b"))))?.id).toBe("b");
+    await cache.read("o", "u", () => Promise.resolve(record("c")));
+    await cache.read("o", "v", () => Promise.resolve(record("d")));
     expect(cache.size).toBe(2);
   });
 

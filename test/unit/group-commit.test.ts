@@ -18,9 +18,9 @@ describe("group commit", () => {
 
   it("fails every caller of a failed write, and keeps writing afterwards", async () => {
     let fail = true;
-    const group = new GroupCommit<string>(async () => {
-      if (fail) throw new Error("database down");
-    });
+    const group = new GroupCommit<string>(() =>
+      fail ? Promise.reject(new Error("database down")) : Promise.resolve(),
+    );
     await expect(group.add("a")).rejects.toThrow("database down");
     fail = false;
     await expect(group.add("b")).resolves.toBeUndefined();

@@ -38,7 +38,8 @@ export function createConnectUnaryPath(options: LeanPathOptions): ConnectUnaryPa
     if (!format) return false;
     const encoding = req.headers["content-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
-    void serve(route, format, req, res, options);
+    // serve() answers its own errors; should answering fail too, the stream is cut rather than left open.
+    serve(route, format, req, res, options).catch(() => res.destroy());
     return true;
   };
 }
@@ -66,7 +67,7 @@ async function serve(
   try {
     const body = await readMessageBody(req, options.readMaxBytes);
     const input = parseMessage(route.method.input, format, body);
-    const url = `http://${req.headers.host ?? req.headers[":authority"] ?? "localhost"}${req.url}`;
+    const url = `http://${String(req.headers.host ?? req.headers[":authority"] ?? "localhost")}${req.url}`;
     const context = leanHandlerContext(route, "connect", url, req.headers, options.contextValues(req));
     const output = await invokeUnaryImplementation(route.spec, context, input, options.interceptors);
     let payload: Uint8Array =

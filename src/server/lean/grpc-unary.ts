@@ -27,7 +27,8 @@ export function createGrpcUnaryPath(options: LeanPathOptions): GrpcUnaryPath {
     if (contentType !== "application/grpc" && contentType !== "application/grpc+proto") return false;
     const encoding = req.headers["grpc-encoding"];
     if (encoding !== undefined && encoding !== "identity") return false;
-    void serve(route, req, res, options);
+    // serve() answers its own errors; should answering fail too, the stream is cut rather than left open.
+    serve(route, req, res, options).catch(() => res.stream.destroy());
     return true;
   };
 }
