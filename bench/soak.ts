@@ -27,7 +27,11 @@ export interface SoakOptions {
   /** The replicas' base URLs; every call goes to one picked at random. */
   baseUrls: string[];
   databaseUrl: string;
-  seconds: number;
+  /** How long each caller keeps going; or, with operationsPerCaller, how many calls it makes. */
+  seconds?: number;
+  operationsPerCaller?: number;
+  /** Seeds each caller's choices (tenant, operation, replica), so every run makes the same ones; random otherwise. */
+  seed?: number;
   organizations?: number;
   /** Concurrent callers per organization: the first is an admin, the others tenant-limited. */
   callersPerOrganization?: number;
@@ -36,7 +40,7 @@ export interface SoakOptions {
 }
 
 export interface SoakReport {
-  seconds: number;
+  seconds: number | undefined;
   organizations: number;
   callers: number;
   operations: number;
@@ -82,7 +86,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       const admin = c === 0;
       const sub = `${org}-caller${c}`;
       const tenants = Array.from({ length: tenantsPerCaller }, (_, t) => `${org}-c${c}-tenant${t}`);
-      const token = await callerToken({ org, sub, admin, tenants: admin ? [] : tenants, expiresIn: o.seconds + 600 });
+      const token = await callerToken({
+        org,
+        sub,
+        admin,
+        tenants: admin ? [] : tenants,
+        expiresIn: (o.seconds ?? 600) + 600,
+      });
       callers.push({ org, sub, admin, tenants, headers: { authorization: `Bearer ${token}` } });
     }
   }
@@ -123,13 +133,16 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     dashboardClient(createConnectTransport({ baseUrl, httpVersion: "1.1" })),
     dashboardClient(createGrpcTransport({ baseUrl })),
   ]);
-  const anyClient = () => clients[randomInt(clients.length)]!;
 
   /** One call, counted by code; retried (same request, same request_id) while the answer is retryable. */
-  async function call<T>(op: string, fn: (client: DashboardClient) => Promise<T>): Promise<{ ok: T } | { code: Code }> {
+  async function call<T>(
+    pick: Pick,
+    op: string,
+    fn: (client: DashboardClient) => Promise<T>,
+  ): Promise<{ ok: T } | { code: Code }> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const ok = await fn(anyClient());
+        const ok = await fn(clients[pick(clients.length)]!);
         count(op, "OK");
         return { ok };
       } catch (err) {
@@ -155,12 +168,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       note(report.leaks, `${where}: ${caller.sub} got tenant ${d.tenantId} outside its grant`);
   };
 
-  const worker = async (caller: Caller, stopAt: number) => {
+  const worker = async (caller: Caller, pick: Pick, goOn: (done: number) => boolean) => {
     const mine = model.get(caller.org)!;
-    while (Date.now() < stopAt) {
-      const tenantId = caller.tenants[randomInt(caller.tenants.length)]!;
+    for (let done = 0; goOn(done); done++) {
+      const tenantId = caller.tenants[pick(caller.tenants.length)]!;
       const existing = mine.get(tenantId);
-      const roll = randomInt(100);
+      const roll = pick(100);
       if (roll < 30) {
         const request = {
           tenantId,
@@ -168,7 +181,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           name: `${caller.org} board ${tenantId}`,
           requestId: randomUUID(),
         };
-        const r = await call("create", (c) =>
+        const r = await call(pick, "create", (c) =>
           c.createDashboard(request, { headers: caller.headers, timeoutMs: 10_000 }),
         );
         if ("ok" in r) {
@@ -179,7 +192,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         } else if (!(r.code === Code.AlreadyExists && existing))
           note(report.unexpected, `create ${tenantId}: ${Code[r.code]}`);
       } else if (roll < 50) {
-        const r = await call("get", (c) =>
+        const r = await call(pick, "get", (c) =>
           c.getDashboard({ tenantId }, { headers: caller.headers, timeoutMs: 10_000 }),
         );
         if ("ok" in r) {
@@ -189,7 +202,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
           if (existing) report.staleReads++;
         } else note(report.unexpected, `get ${tenantId}: ${Code[r.code]}`);
       } else if (roll < 70) {
-        const r = await call("list", (c) =>
+        const r = await call(pick, "list", (c) =>
           c.listDashboards({ pageSize: 50 }, { headers: caller.headers, timeoutMs: 10_000 }),
         );
         if ("ok" in r) for (const d of r.ok.dashboards) checkDashboard(caller, "list", d);
@@ -197,7 +210,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       } else if (roll < 88) {
         if (!existing) continue;
         const request = { tenantId, workspaceId: "ws-1", dashboardId: existing };
-        const r = await call("mint", (c) =>
+        const r = await call(pick, "mint", (c) =>
           c.createIframeToken(request, { headers: caller.headers, timeoutMs: 10_000 }),
         );
         if ("ok" in r) {
@@ -212,7 +225,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
             claims.dashboard_id !== existing
           )
             note(report.leaks, `mint: ${caller.sub} got claims ${JSON.stringify(claims)}`);
-          const v = await call("verify", (c) =>
+          const v = await call(pick, "verify", (c) =>
             c.verifyIframeToken({ token: r.ok.token }, { headers: caller.headers, timeoutMs: 10_000 }),
           );
           if ("ok" in v && v.ok.claims?.organizationId !== caller.org)
@@ -220,7 +233,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         } else if (r.code !== Code.NotFound) note(report.unexpected, `mint ${tenantId}: ${Code[r.code]}`);
       } else {
         if (!existing) continue;
-        const r = await call("delete", (c) =>
+        const r = await call(pick, "delete", (c) =>
           c.deleteDashboard({ tenantId }, { headers: caller.headers, timeoutMs: 10_000 }),
         );
         if ("ok" in r) {
@@ -234,8 +247,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     }
   };
 
-  const stopAt = Date.now() + o.seconds * 1000;
-  await Promise.all(callers.map((caller) => worker(caller, stopAt)));
+  const stopAt = Date.now() + (o.seconds ?? 0) * 1000;
+  const goOn =
+    o.operationsPerCaller === undefined ? () => Date.now() < stopAt : (done: number) => done < o.operationsPerCaller!;
+  await Promise.all(
+    callers.map((caller, i) => worker(caller, o.seed === undefined ? randomInt : seededPick(o.seed + i), goOn)),
+  );
 
   // The database against the model, per organization.
   const rows = await queryDatabase<{ organization_id: string; tenant_id: string; id: string }>(
@@ -268,6 +285,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   if (half!.n > 0)
     note(report.databaseMismatches, `${half!.n} dashboards without exactly one DASHBOARD_CREATED audit event`);
   return report;
+}
+
+/** A uniform integer in [0, n). */
+type Pick = (n: number) => number;
+
+/** mulberry32: a small, well-distributed generator; each caller gets its own stream so interleaving changes nothing. */
+function seededPick(seed: number): Pick {
+  let state = seed >>> 0;
+  return (n) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
 }
 
 /** True when the report shows every invariant held. */
@@ -319,7 +351,7 @@ async function main(): Promise<void> {
     },
   });
   const replicas = await startSoakReplicas();
-  let held = false;
+  let held: boolean;
   try {
     const report = await runSoak({
       ...replicas,

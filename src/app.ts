@@ -1,5 +1,6 @@
 import { createCallerVerifier } from "./auth/caller-verifier.js";
 import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
+import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/config.js";
 import type { Logger } from "./log/logger.js";
 import { redactUrl } from "./log/redact-url.js";
@@ -44,7 +45,13 @@ export interface App {
  * Every resource registers how to close it as it is opened, so a start-up that
  * fails half-way closes what it opened, and stop() closes all of it, newest first.
  */
-export async function startApp(config: Config, log: Logger): Promise<App> {
+export interface AppOptions {
+  /** What every time-based rule reads; tests move it instead of sleeping. */
+  clock?: Clock;
+}
+
+export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
+  const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, "closing failed"));
@@ -56,14 +63,17 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
     if (applied.length > 0) log.info({ versions: applied }, "applied database migrations");
 
     // Credentials and keys.
-    const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log));
-    const signingKeys = await KeyRing.open(new SigningKeyStore(sql), { configuredKeyJwk: config.embed.signingKeyJwk });
+    const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
+    const signingKeys = await KeyRing.open(new SigningKeyStore(sql), {
+      configuredKeyJwk: config.embed.signingKeyJwk,
+      now: clock,
+    });
     const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
 
     // The domain. Page views read the same dashboards over and over: every replica caches them and
     // forgets one the moment any replica changes it.
     const transaction = inTransaction(sql);
-    const dashboardCache = new DashboardCache();
+    const dashboardCache = new DashboardCache(undefined, undefined, clock);
     closers.push(await followDashboardChanges(sql, dashboardCache, log));
     const dashboards = new Dashboards({
       store: new DashboardStore(sql, dashboardCache),
@@ -72,15 +82,17 @@ export async function startApp(config: Config, log: Logger): Promise<App> {
       embed: config.embed,
       transaction,
       mintAudit: new GroupCommit<NewAuditEvent>((events) => new AuditStore(sql).recordMany(events)),
+      now: clock,
     });
     const embed: EmbedServices = {
       iframeTokens: new IframeTokens({
-        verify: createEmbedVerifier(config.embed, signingKeys),
+        verify: createEmbedVerifier(config.embed, signingKeys, clock),
         revocations: new RevocationStore(sql),
         transaction,
         embed: config.embed,
+        now: clock,
       }),
-      signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed }),
+      signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed, now: clock }),
       auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
     };
 

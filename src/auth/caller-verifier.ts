@@ -6,6 +6,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from "jose";
+import { systemClock, type Clock } from "../clock.js";
 import type { AuthConfig } from "../config/config.js";
 import { unauthenticated } from "../errors/service-error.js";
 import type { Caller } from "./caller.js";
@@ -20,7 +21,11 @@ export type CallerVerifier = (bearerToken: string) => Promise<Caller>;
  * a shared secret accepts only HS256, public keys only asymmetric algorithms,
  * so `alg: none` and algorithm confusion cannot verify.
  */
-export async function createCallerVerifier(auth: AuthConfig, developmentSecret?: string): Promise<CallerVerifier> {
+export async function createCallerVerifier(
+  auth: AuthConfig,
+  developmentSecret?: string,
+  clock: Clock = systemClock,
+): Promise<CallerVerifier> {
   let key: Uint8Array | Awaited<ReturnType<typeof importSPKI>> | JWTVerifyGetKey;
   let algorithms: string[];
   switch (auth.mode) {
@@ -53,16 +58,15 @@ export async function createCallerVerifier(auth: AuthConfig, developmentSecret?:
 
   const cache = new VerifiedTokenCache();
   return async (token) => {
-    const now = Date.now();
+    const now = clock();
     const cached = cache.get(token, now);
     if (cached) return cached;
     let payload: JWTPayload;
+    const at = { ...options, currentDate: new Date(now) };
     try {
       // The overloads differ only in the key's type; both branches verify identically.
       payload =
-        typeof key === "function"
-          ? (await jwtVerify(token, key, options)).payload
-          : (await jwtVerify(token, key, options)).payload;
+        typeof key === "function" ? (await jwtVerify(token, key, at)).payload : (await jwtVerify(token, key, at)).payload;
     } catch (err) {
       throw unauthenticated(describeJoseError(err));
     }

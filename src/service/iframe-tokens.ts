@@ -105,7 +105,7 @@ export class IframeTokens {
         tokenId: "tokenId" in target ? target.tokenId : undefined,
         details,
       });
-      await tx.revocations.purgeExpired();
+      await tx.revocations.purgeExpired(new Date(now));
       return revocation;
     });
   }

@@ -1,6 +1,7 @@
 import { v7 as uuidv7 } from "uuid";
 import type { Caller } from "../auth/caller.js";
 import { assertMayRotateSigningKeys } from "../auth/policy.js";
+import { systemClock, type Clock } from "../clock.js";
 import type { EmbedConfig } from "../config/config.js";
 import { ServiceError } from "../errors/service-error.js";
 import type { InTransaction } from "../store/stores.js";
@@ -15,7 +16,12 @@ export interface Rotation {
 /** Rotation of the iframe-token signing key: a new active signer, the old one kept for verification only. */
 export class SigningKeys {
   constructor(
-    private readonly deps: { keys: KeyRing; transaction: InTransaction; embed: Pick<EmbedConfig, "maxTtlSeconds"> },
+    private readonly deps: {
+      keys: KeyRing;
+      transaction: InTransaction;
+      embed: Pick<EmbedConfig, "maxTtlSeconds">;
+      now?: Clock;
+    },
   ) {}
 
   async rotate(caller: Caller): Promise<Rotation> {
@@ -33,6 +39,7 @@ export class SigningKeys {
         fallback,
         next,
         retiredKeyGraceSeconds(this.deps.embed.maxTtlSeconds),
+        new Date((this.deps.now ?? systemClock)()),
       );
       await tx.audit.record({
         id: uuidv7(),

@@ -52,14 +52,15 @@ export class SigningKeyStore {
   }
 
   /** The active key, the prepared next key, and every retired key that may still verify tokens (until its verify_until). */
-  async live(): Promise<LiveSigningKey[]> {
+  async live(now: Date): Promise<LiveSigningKey[]> {
     const { rows } = await this.sql.query<Row & { role: LiveSigningKey["role"]; verify_until: Date | null }>(
       `SELECT kid, private_jwk, public_jwk, created_at, CASE WHEN active THEN 'active' ELSE 'retired' END AS role, verify_until
          FROM embed_signing_keys
-        WHERE active OR verify_until > now()
+        WHERE active OR verify_until > $1
        UNION ALL
        SELECT kid, private_jwk, public_jwk, created_at, 'next', NULL FROM embed_next_signing_key
        ORDER BY created_at DESC`,
+      [now],
     );
     return rows.map((r) => ({
       kid: r.kid,
@@ -81,6 +82,7 @@ export class SigningKeyStore {
     fallback: Omit<StoredSigningKey, "createdAt">,
     next: Omit<StoredSigningKey, "createdAt">,
     graceSeconds: number,
+    now: Date,
   ): Promise<{ activated: string; retired: RetiredSigningKey | undefined }> {
     await this.sql.query("SELECT pg_advisory_xact_lock($1)", [ROTATION_LOCK_KEY]);
     const prepared = await this.sql.query<Row>(
@@ -89,9 +91,9 @@ export class SigningKeyStore {
     const p = prepared.rows[0];
     const activated = p ? { kid: p.kid, privateJwk: parse(p.private_jwk), publicJwk: parse(p.public_jwk) } : fallback;
     const { rows } = await this.sql.query<{ kid: string; verify_until: Date }>(
-      `UPDATE embed_signing_keys SET active = false, retired_at = now(), verify_until = now() + make_interval(secs => $1)
+      `UPDATE embed_signing_keys SET active = false, retired_at = $2, verify_until = $2::timestamptz + make_interval(secs => $1)
        WHERE active RETURNING kid, verify_until`,
-      [graceSeconds],
+      [graceSeconds, now],
     );
     await this.sql.query(
       "INSERT INTO embed_signing_keys (kid, private_jwk, public_jwk, active) VALUES ($1, $2, $3, true)",

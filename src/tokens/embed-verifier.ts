@@ -1,4 +1,5 @@
 import { errors, jwtVerify, type JWTPayload } from "jose";
+import { systemClock, type Clock } from "../clock.js";
 import type { EmbedConfig } from "../config/config.js";
 import { ServiceError } from "../errors/service-error.js";
 import { EMBED_TOKEN_TYPE } from "./embed-signer.js";
@@ -56,7 +57,11 @@ const invalid = (message = "the token is not a valid iframe token") => new Servi
  * small leeway, then the shape of this service's claims. Revocation and the
  * dashboard's existence are the caller's next step (they need storage).
  */
-export function createEmbedVerifier(config: Pick<EmbedConfig, "issuer" | "audience">, keys: KeyRing): EmbedVerifier {
+export function createEmbedVerifier(
+  config: Pick<EmbedConfig, "issuer" | "audience">,
+  keys: KeyRing,
+  clock: Clock = systemClock,
+): EmbedVerifier {
   return async (token) => {
     let payload: JWTPayload;
     let kid: string;
@@ -75,6 +80,7 @@ export function createEmbedVerifier(config: Pick<EmbedConfig, "issuer" | "audien
           issuer: config.issuer,
           audience: config.audience,
           clockTolerance: VERIFY_LEEWAY_SECONDS,
+          currentDate: new Date(clock()),
           requiredClaims: ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"],
         },
       );
@@ -108,7 +114,7 @@ export function createEmbedVerifier(config: Pick<EmbedConfig, "issuer" | "audien
       workspaceId: p.workspace_id as string,
       dashboardId: p.dashboard_id as string,
       filters,
-      origin: p.origin as string | undefined,
+      origin: p.origin,
     };
   };
 }

@@ -114,7 +114,7 @@ export class KeyRing {
 
   private async load(): Promise<RingKey[]> {
     const loadedAt = this.now();
-    const stored = await this.store.live();
+    const stored = await this.store.live(new Date(loadedAt));
     const keys: RingKey[] = stored.map((k) => ({
       kid: k.kid,
       publicJwk: publishedForm(k.publicJwk, k.kid),

@@ -26,8 +26,8 @@ describe("a pooled connection lost in the middle of a transaction", () => {
             { pid: number },
           ];
           await queryDatabase(db.url, "SELECT pg_terminate_backend($1)", [pid]);
-          // Give the FATAL time to arrive while no statement is running on this connection.
-          await new Promise((r) => setTimeout(r, 300));
+          // The FATAL arrives while no statement is running on this connection: wait until the backend is gone.
+          while ((await queryDatabase(db.url, "SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).length > 0);
           await tx.query("SELECT 1");
         })
         .then(

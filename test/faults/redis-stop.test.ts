@@ -56,11 +56,10 @@ describe("Redis stopped in the middle of a mint load", () => {
     await eventually("the limiter uses Redis", async () => (await readiness()).redisHealthy === true);
 
     const attempts: Attempt[] = [];
-    const t0 = Date.now();
-    const stopAt = t0 + 6_000;
+    let stopped = false;
     const load = Promise.all(
       Array.from({ length: 6 }, async () => {
-        while (Date.now() < stopAt) {
+        while (!stopped) {
           const started = Date.now();
           let code = "OK";
           try {
@@ -72,17 +71,24 @@ describe("Redis stopped in the middle of a mint load", () => {
         }
       }),
     );
+    const okCount = () => attempts.filter((a) => a.code === "OK").length;
+    const until = async (check: () => boolean) => {
+      while (!check()) await new Promise((r) => setTimeout(r, 10));
+    };
 
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Each step waits for what the one before it caused, not for a length of time.
+    await until(() => okCount() >= 50);
     const stoppedAt = Date.now();
     await redis.stop();
     const downFrom = Date.now();
-    await new Promise((r) => setTimeout(r, 500));
+    await eventually("readiness reports the fallback", async () => (await readiness()).redisHealthy === false);
     const readinessWhileDown = await readiness();
-    await new Promise((r) => setTimeout(r, 1_500));
+    const okWhenDown = okCount();
+    await until(() => okCount() >= okWhenDown + 50);
     const startCalledAt = Date.now();
     await redis.start();
     const backAt = Date.now();
+    stopped = true;
     await load;
 
     let sharedAgainAt = 0;
@@ -125,9 +131,8 @@ describe("Redis stopped in the middle of a mint load", () => {
     expect(await readiness()).toEqual({ backend: "redis", redisHealthy: true });
     expect(during.length).toBeGreaterThan(0);
     expect(countCodes(during)).toEqual({ OK: during.length });
+    // Every mint succeeded, none ran into its 5 s deadline: Redis being away never held a call up.
     expect(countCodes(attempts)).toEqual({ OK: attempts.length });
-    // Bounded: far below the client's own 5 s deadline (REDIS_COMMAND_TIMEOUT_MS is 100).
-    expect(maxLatency(attempts)).toBeLessThan(5_000);
     expect(counted).toHaveLength(1);
   }, 60_000);
 });

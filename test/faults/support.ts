@@ -71,11 +71,19 @@ export interface CreateLoadOptions {
   endpoints: () => DashboardClient[];
   headers: Record<string, string>;
   workers: number;
-  /** Workers stop starting new creates at this time; a create in progress is retried until `retryUntil`. */
-  stopAt: number;
-  retryUntil: number;
+  /** A create in progress when the load is stopped is retried at most this many times more, then abandoned. */
+  maxRetriesPerCreate: number;
   callTimeoutMs: number;
   tenantPrefix: string;
+}
+
+export interface CreateLoad {
+  /** What the load has seen so far (it grows while the load runs). */
+  readonly result: CreateLoadResult;
+  /** Resolves once check() holds for the load's result so far: a scenario's steps wait for events, not for time. */
+  until(check: (result: CreateLoadResult) => boolean): Promise<void>;
+  /** No new creates; resolves once every create in progress is acknowledged or abandoned. */
+  stop(): Promise<CreateLoadResult>;
 }
 
 /**
@@ -83,7 +91,8 @@ export interface CreateLoadOptions {
  * with its own request_id, and retry the SAME request_id (AIP-155) after any
  * failure, moving to the next endpoint, until it is acknowledged.
  */
-export async function runCreateLoad(o: CreateLoadOptions): Promise<CreateLoadResult> {
+export function startCreateLoad(o: CreateLoadOptions): CreateLoad {
+  let stopped = false;
   const result: CreateLoadResult = {
     acknowledged: new Map(),
     abandoned: [],
@@ -95,7 +104,7 @@ export async function runCreateLoad(o: CreateLoadOptions): Promise<CreateLoadRes
   const worker = async (w: number) => {
     const clients = o.endpoints();
     let current = w % clients.length;
-    for (let i = 0; Date.now() < o.stopAt; i++) {
+    for (let i = 0; !stopped; i++) {
       const requestId = randomUUID();
       const request = {
         tenantId: `${o.tenantPrefix}-w${w}-${i}`,
@@ -122,17 +131,28 @@ export async function runCreateLoad(o: CreateLoadOptions): Promise<CreateLoadRes
           const kind = unavailableKind(err);
           if (kind) result.unavailable[kind] = (result.unavailable[kind] ?? 0) + 1;
           current = (current + 1) % clients.length;
-          if (Date.now() > o.retryUntil) {
+          if (attempt >= o.maxRetriesPerCreate) {
             result.abandoned.push(requestId);
             break;
           }
+          // A pause between retries, as any client backs off; it decides nothing the test asserts.
           await new Promise((r) => setTimeout(r, 50));
         }
       }
     }
   };
-  await Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
-  return result;
+  const workers = Promise.all(Array.from({ length: o.workers }, (_, w) => worker(w)));
+  return {
+    result,
+    async until(check) {
+      while (!check(result)) await new Promise((r) => setTimeout(r, 10));
+    },
+    async stop() {
+      stopped = true;
+      await workers;
+      return result;
+    },
+  };
 }
 
 export interface StoreCheck {

@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import { startApp, type App } from "../../src/app.js";
+import { startApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig, type Config } from "../../src/config/config.js";
 import { createTestDatabase, type TestDatabase } from "./postgres.js";
 import { TEST_JWT_SECRET } from "./tokens.js";
@@ -19,7 +19,11 @@ export interface TestServer {
  * fresh database on the real PostgreSQL. `env` overrides the environment the
  * configuration is parsed from, exactly as in production.
  */
-export async function startTestServer(env: Record<string, string> = {}, db?: TestDatabase): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  db?: TestDatabase,
+  options: AppOptions = {},
+): Promise<TestServer> {
   const database = db ?? (await createTestDatabase());
   const config = loadConfig({
     NODE_ENV: "test",
@@ -32,9 +36,12 @@ export async function startTestServer(env: Record<string, string> = {}, db?: Tes
     RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000",
     RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000",
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: "1000000",
+    // Where Redis is used, it decides every call: a busy machine must not push one onto the in-process
+    // fallback and change a count. Tests of the fallback set their own, short, timeout.
+    REDIS_COMMAND_TIMEOUT_MS: "5000",
     ...env,
   });
-  const app = await startApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }));
+  const app = await startApp(config, pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), options);
   const port = app.server.port;
   return {
     app,

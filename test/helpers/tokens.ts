@@ -12,6 +12,8 @@ export interface CallerClaims {
   expiresIn?: number | null;
   secret?: string;
   extra?: Record<string, unknown>;
+  /** The time it is minted at, in Unix seconds (a test's ManualClock); the real time by default. */
+  issuedAt?: number;
 }
 
 /** A caller token as a customer's backend would mint it. */
@@ -23,9 +25,10 @@ export async function callerToken(c: CallerClaims): Promise<string> {
     ...c.extra,
   })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(c.sub ?? "user-1")
-    .setIssuedAt();
-  if (c.expiresIn !== null) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + (c.expiresIn ?? 3600));
+    .setSubject(c.sub ?? "user-1");
+  const issuedAt = c.issuedAt ?? Math.floor(Date.now() / 1000);
+  jwt = jwt.setIssuedAt(issuedAt);
+  if (c.expiresIn !== null) jwt = jwt.setExpirationTime(issuedAt + (c.expiresIn ?? 3600));
   return jwt.sign(new TextEncoder().encode(c.secret ?? TEST_JWT_SECRET));
 }
 

@@ -3,6 +3,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dashboardClient, type DashboardClient } from "../helpers/clients.js";
+import { ManualClock } from "../helpers/clock.js";
 import { failureOf } from "../helpers/errors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken, TEST_JWT_SECRET } from "../helpers/tokens.js";
@@ -58,12 +59,16 @@ describe("bearer tokens an attacker might send", () => {
   });
 
   it("refuses a token once it expires, even after it was accepted (and cached)", async () => {
-    const strict = await startTestServer({ AUTH_CLOCK_TOLERANCE_SECONDS: "0" });
+    const clock = new ManualClock();
+    const strict = await startTestServer({ AUTH_CLOCK_TOLERANCE_SECONDS: "0" }, undefined, { clock: clock.now });
     try {
       const strictClient = dashboardClient(createConnectTransport({ baseUrl: strict.baseUrl, httpVersion: "1.1" }));
-      const shortLived = bearer(await callerToken({ org: "victim", admin: true, expiresIn: 2 }));
+      const shortLived = bearer(
+        await callerToken({ org: "victim", admin: true, expiresIn: 2, issuedAt: clock.seconds() }),
+      );
       expect((await strictClient.listDashboards({}, shortLived)).totalSize).toBe(0);
-      await new Promise((r) => setTimeout(r, 2_100));
+      // exp is in whole seconds: three seconds on, it has passed whatever fraction of a second the clock began at.
+      clock.advance(3_000);
       expect(await failureOf(strictClient.listDashboards({}, shortLived))).toMatchObject(unauthenticated);
     } finally {
       await strict.stop();

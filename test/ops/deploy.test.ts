@@ -2,32 +2,75 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { parseYamlDocuments } from "./yaml-subset.js";
+import { parseAllDocuments } from "yaml";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const read = (path: string) => readFileSync(`${ROOT}${path}`, "utf8");
 
-type Obj = Record<string, any>;
-const kustomization = parseYamlDocuments(read("deploy/kustomization.yaml"))[0] as Obj;
-const manifests = (kustomization.resources as string[]).flatMap(
-  (file) => parseYamlDocuments(read(`deploy/${file}`)) as Obj[],
-);
-const ofKind = (kind: string) => {
+/** The fields of the Kubernetes objects in deploy/ that these tests read. */
+type Labels = Record<string, string>;
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string };
+}
+interface HttpGetProbe {
+  httpGet: { path: string; port: string | number };
+}
+interface Container {
+  ports: { name: string; containerPort: number }[];
+  env: { name: string; value: string }[];
+  securityContext: Record<string, unknown>;
+  lifecycle: { preStop: { exec: { command: string[] } } };
+  readinessProbe: HttpGetProbe;
+  livenessProbe: HttpGetProbe;
+  startupProbe: HttpGetProbe;
+}
+interface Deployment extends Manifest {
+  spec: {
+    selector: { matchLabels: Labels };
+    strategy: { rollingUpdate: { maxUnavailable: number | string } };
+    template: {
+      metadata: { labels: Labels; annotations: Record<string, string> };
+      spec: {
+        containers: Container[];
+        securityContext: { runAsNonRoot: boolean; runAsUser: number };
+        terminationGracePeriodSeconds: number;
+      };
+    };
+  };
+}
+interface Service extends Manifest {
+  spec: { selector: Labels; ports: { targetPort: string | number }[] };
+}
+interface PodDisruptionBudget extends Manifest {
+  spec: { selector: { matchLabels: Labels }; maxUnavailable: number | string };
+}
+interface HorizontalPodAutoscaler extends Manifest {
+  spec: { scaleTargetRef: { apiVersion: string; kind: string; name: string }; minReplicas: number };
+}
+interface Kinds {
+  Deployment: Deployment;
+  Service: Service;
+  PodDisruptionBudget: PodDisruptionBudget;
+  HorizontalPodAutoscaler: HorizontalPodAutoscaler;
+}
+
+/** Every document of a YAML file; a syntax error or a duplicate key fails the test instead of being read past. */
+function parseYamlDocuments(source: string): unknown[] {
+  return parseAllDocuments(source, { uniqueKeys: true }).map((doc) => {
+    if (doc.errors.length > 0) throw new Error(doc.errors.map((e) => e.message).join("; "));
+    return doc.toJS() as unknown;
+  });
+}
+
+const kustomization = parseYamlDocuments(read("deploy/kustomization.yaml"))[0] as { resources: string[] };
+const manifests = kustomization.resources.flatMap((file) => parseYamlDocuments(read(`deploy/${file}`)) as Manifest[]);
+const ofKind = <K extends keyof Kinds>(kind: K): Kinds[K] => {
   const found = manifests.filter((m) => m.kind === kind);
   expect(found).toHaveLength(1);
-  return found[0]!;
+  return found[0]! as Kinds[K];
 };
-
-describe("the YAML subset reader", () => {
-  it("reads nested mappings, sequences of mappings and scalars, and rejects what it does not support", () => {
-    expect(
-      parseYamlDocuments('a:\n  b: 1\n  c: "x"\nl:\n  - name: n\n    v: true\n  - plain\n---\nk: [1, 2]\n'),
-    ).toEqual([{ a: { b: 1, c: "x" }, l: [{ name: "n", v: true }, "plain"] }, { k: [1, 2] }]);
-    expect(() => parseYamlDocuments("a: &anchor 1\n")).toThrow(/subset/);
-    expect(() => parseYamlDocuments("a: 1\na: 2\n")).toThrow(/duplicate/);
-    expect(() => parseYamlDocuments("a: |\n  text\n")).toThrow(/subset/);
-  });
-});
 
 describe("Kubernetes manifests (deploy/)", () => {
   it("hold a Deployment, a Service, a PodDisruptionBudget and a HorizontalPodAutoscaler that point at each other", () => {
@@ -55,19 +98,19 @@ describe("Kubernetes manifests (deploy/)", () => {
     expect(pdb.spec.maxUnavailable).toBe(1);
 
     // The Service exposes the container's one port, by name.
-    const container = deployment.spec.template.spec.containers[0];
-    const port = container.ports.find((p: Obj) => p.name === service.spec.ports[0].targetPort);
+    const container = deployment.spec.template.spec.containers[0]!;
+    const port = container.ports.find((p) => p.name === service.spec.ports[0]!.targetPort);
     expect(port?.containerPort).toBe(8080);
-    expect(container.env).toContainEqual({ name: "PORT", value: String(port.containerPort) });
+    expect(container.env).toContainEqual({ name: "PORT", value: String(port!.containerPort) });
   });
 
   it("run the container as non-root with a shutdown window longer than preStop plus the drain", () => {
     const pod = ofKind("Deployment").spec.template.spec;
-    const container = pod.containers[0];
+    const container = pod.containers[0]!;
     expect(pod.securityContext.runAsNonRoot).toBe(true);
     expect(pod.securityContext.runAsUser).not.toBe(0);
     expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
-    const grace = Number(container.env.find((e: Obj) => e.name === "SHUTDOWN_GRACE_SECONDS").value);
+    const grace = Number(container.env.find((e) => e.name === "SHUTDOWN_GRACE_SECONDS")!.value);
     const preStop = Number(container.lifecycle.preStop.exec.command[1]);
     expect(container.lifecycle.preStop.exec.command[0]).toBe("sleep");
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(preStop + grace + 5);
@@ -82,7 +125,7 @@ describe("Kubernetes manifests (deploy/)", () => {
     afterAll(() => server.stop());
 
     it("readiness on /readyz, liveness and startup on /healthz, all answering 200 on a healthy replica", async () => {
-      const container = ofKind("Deployment").spec.template.spec.containers[0];
+      const container = ofKind("Deployment").spec.template.spec.containers[0]!;
       const probes = {
         readiness: container.readinessProbe.httpGet,
         liveness: container.livenessProbe.httpGet,
@@ -91,7 +134,7 @@ describe("Kubernetes manifests (deploy/)", () => {
       expect(probes.readiness.path).toBe("/readyz");
       expect(probes.liveness.path).toBe("/healthz");
       for (const probe of Object.values(probes)) {
-        expect(container.ports.map((p: Obj) => p.name)).toContain(probe.port);
+        expect(container.ports.map((p) => p.name)).toContain(probe.port);
         const res = await fetch(`${server.baseUrl}${probe.path}`);
         expect(res.status).toBe(200);
       }

@@ -12,6 +12,7 @@ import {
 } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dashboardClient, transports } from "../helpers/clients.js";
+import type { UnaryMethod } from "../helpers/grpc-js.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
 import { bearer, callerToken, TEST_JWT_SECRET } from "../helpers/tokens.js";
@@ -114,7 +115,7 @@ function grpcJsLister(port: number, token: string) {
   return {
     list: () =>
       new Promise<void>((resolve, reject) =>
-        (client as unknown as Record<string, Function>).listDashboards!(
+        (client as unknown as Record<string, UnaryMethod>).listDashboards!(
           create(ListDashboardsRequestSchema, { pageSize: 5 }),
           metadata,
           { deadline: Date.now() + 10_000 },
@@ -149,7 +150,6 @@ describe("SIGTERM", () => {
       JSON.stringify({ tenantId: "t-1", workspaceId: "w", name: "Late" }),
     );
 
-    const signalledAt = Date.now();
     const exit = server.stop("SIGTERM");
     await logged(server, "draining: refusing new calls, finishing in-flight ones");
     // Draining has started and the call is still open: its answer must be a normal one.
@@ -160,8 +160,8 @@ describe("SIGTERM", () => {
     });
 
     expect(await exit).toBe(0);
-    expect(Date.now() - signalledAt).toBeLessThan(GRACE_SECONDS * 1000);
     await logged(server, "stopped");
+    // Within the grace period: the server did not have to cut anything when it ran out.
     expect(server.lines.some((l) => l.includes("grace period over"))).toBe(false);
   });
 
@@ -235,7 +235,8 @@ describe("SIGTERM", () => {
     await Promise.all(workers);
 
     expect(code).toBe(0);
-    expect(tookMs).toBeLessThan(GRACE_SECONDS * 1000);
+    // Within the grace period: every call in flight finished before it ran out, nothing was cut.
+    expect(server.lines.some((l) => l.includes("grace period over"))).toBe(false);
     const codes = [...outcomes.keys()];
     // Nothing but completed calls, UNAVAILABLE (refused while draining, or no server left to connect
     // to) and HTTP/2 streams refused unprocessed; no call was cut off after the server took it.

@@ -85,7 +85,7 @@ describe("with a Redis that goes away and comes back", () => {
     const direct = new Redis(redis.url, { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => 100 });
     direct.on("error", () => {});
     try {
-      await eventually("the limiter is connected", async () => limiter.health().redisHealthy === true);
+      await eventually("the limiter is connected", () => limiter.health().redisHealthy === true);
       expect(limiter.health()).toEqual({ backend: "redis", redisHealthy: true });
       expect(await permitted(limiter, caller("before"), 4)).toBe(3);
       await direct.connect();
@@ -93,7 +93,7 @@ describe("with a Redis that goes away and comes back", () => {
       direct.disconnect();
 
       await redis.stop();
-      await eventually("the limiter sees Redis gone", async () => limiter.health().redisHealthy === false);
+      await eventually("the limiter sees Redis gone", () => limiter.health().redisHealthy === false);
       expect(limiter.health()).toEqual({ backend: "in-process", redisHealthy: false });
       // Calls go on, held to the same limits in this process.
       expect(await permitted(limiter, caller("during"), 5)).toBe(3);
@@ -102,7 +102,7 @@ describe("with a Redis that goes away and comes back", () => {
       expect(downs).toHaveLength(1);
 
       await redis.start();
-      await eventually("the limiter reconnects", async () => limiter.health().redisHealthy === true);
+      await eventually("the limiter reconnects", () => limiter.health().redisHealthy === true);
       expect(await permitted(limiter, caller("after"), 4)).toBe(3);
       await direct.connect();
       expect(await direct.get(`${prefix}:iframe-token:org-unit:after`)).toBe("3");
@@ -123,19 +123,18 @@ describe("with a Redis that goes away and comes back", () => {
       log,
     );
     try {
-      await eventually("the limiter is connected", async () => limiter.health().redisHealthy === true);
+      await eventually("the limiter is connected", () => limiter.health().redisHealthy === true);
       expect(await permitted(limiter, caller("s"), 1)).toBe(1);
       proxy.stall();
-      const started = Date.now();
-      // Redis would never answer these; each one is decided by the in-process limiter after the timeout.
+      // Redis will never answer these: without the command timeout they would wait forever (the test's own
+      // timeout would fail it). Each one is decided by the in-process limiter once the timeout passes.
       expect(await permitted(limiter, caller("stalled"), 5)).toBe(3);
-      expect(Date.now() - started).toBeLessThan(10_000);
       expect(limiter.health()).toEqual({ backend: "in-process", redisHealthy: false });
       expect(lines.filter((l) => l.level === WARN && /Redis is unavailable/.test(l.msg))).toHaveLength(1);
 
       // The connection never closed, so no reconnect will announce the recovery: the probe finds it.
       proxy.resume();
-      await eventually("the limiter sees Redis answer again", async () => limiter.health().redisHealthy === true);
+      await eventually("the limiter sees Redis answer again", () => limiter.health().redisHealthy === true);
       expect(lines.filter((l) => /shared by all replicas again/.test(l.msg))).toHaveLength(1);
       expect(await permitted(limiter, caller("resumed"), 4)).toBe(3);
       const direct = new Redis(redis.url);
@@ -157,10 +156,9 @@ describe("with a Redis that accepts connections and never answers", () => {
     const { log } = capturingLogger();
     const limiter = limiterFor({ REDIS_URL: silent.url, RATE_LIMIT_REDIS_KEY_PREFIX: uniquePrefix("silent") }, log);
     try {
-      await eventually("the limiter has connected", async () => silent.connections() > 0);
-      const started = Date.now();
+      await eventually("the limiter has connected", () => silent.connections() > 0);
+      // Nothing will ever answer: that these calls return at all is the command timeout at work.
       expect(await permitted(limiter, caller("x"), 5)).toBe(3);
-      expect(Date.now() - started).toBeLessThan(10_000);
       expect(limiter.health()).toEqual({ backend: "in-process", redisHealthy: false });
     } finally {
       await limiter.close();

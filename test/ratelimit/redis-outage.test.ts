@@ -69,10 +69,10 @@ describe("two servers on a private Redis that is stopped and started again", () 
     const token = bearer(await callerToken({ org, admin: true, sub: "during" }));
     const onA: string[] = [];
     for (let i = 0; i < 11; i++) onA.push(await outcomeOf(connectClient(a.baseUrl).createIframeToken(target, token)));
-    expect(onA).toEqual([...Array(10).fill("ok"), "RATE_LIMITED"]);
+    expect(onA).toEqual([...Array<string>(10).fill("ok"), "RATE_LIMITED"]);
     const onB: string[] = [];
     for (let i = 0; i < 11; i++) onB.push(await outcomeOf(connectClient(b.baseUrl).createIframeToken(target, token)));
-    expect(onB).toEqual([...Array(10).fill("ok"), "RATE_LIMITED"]);
+    expect(onB).toEqual([...Array<string>(10).fill("ok"), "RATE_LIMITED"]);
     // Reads keep working too.
     const { dashboard } = await connectClient(b.baseUrl).getDashboard({ tenantId: "tenant-1" }, token);
     expect(dashboard!.id).toBe(target.dashboardId);
@@ -111,12 +111,8 @@ describe("a server whose Redis accepts connections but never answers", () => {
     const token = bearer(await callerToken({ org, admin: true, sub: "silent" }));
     const client = connectClient(server.baseUrl);
     const results: string[] = [];
-    for (let i = 0; i < 11; i++) {
-      const started = Date.now();
-      results.push(await outcomeOf(client.createIframeToken(target, token)));
-      // A stalled Redis would hold the call until the test times out; the limiter gives up after 100 ms.
-      expect(Date.now() - started).toBeLessThan(5_000);
-    }
-    expect(results).toEqual([...Array(10).fill("ok"), "RATE_LIMITED"]);
+    // A silent Redis would hold each call until the test times out; the limiter gives up after 100 ms instead.
+    for (let i = 0; i < 11; i++) results.push(await outcomeOf(client.createIframeToken(target, token)));
+    expect(results).toEqual([...Array<string>(10).fill("ok"), "RATE_LIMITED"]);
   });
 });

@@ -1,28 +1,23 @@
 import { Code } from "@connectrpc/connect";
 import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KEY_REFRESH_MS } from "../../src/tokens/key-ring.js";
+import { ManualClock } from "../helpers/clock.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import {
-  as,
-  client,
-  dashboardWithToken,
-  eventually,
-  failure,
-  nowSeconds,
-  signWith,
-  sleep,
-  storedPrivateKeys,
-} from "./support.js";
+import { as, client, dashboardWithToken, failure, signWith, storedPrivateKeys } from "./support.js";
 
-// Short lifetimes so the whole overlap window fits in a test: a retired key
-// verifies for max TTL (3 s) + leeway (5 s) + key refresh (5 s) + 1 s.
+// Short lifetimes keep the numbers small: a retired key verifies for
+// max TTL (3 s) + leeway (5 s) + key refresh (5 s) + 1 s = 14 s.
 const SHORT_TTL = { EMBED_TOKEN_MAX_TTL_SECONDS: "3", EMBED_TOKEN_DEFAULT_TTL_SECONDS: "3" };
+const RETIRED_KEY_GRACE_MS = 14_000;
 
+// Both replicas read this clock: the test steps over expiries and key windows instead of sleeping.
+const clock = new ManualClock();
 let replicaA: TestServer;
 let replicaB: TestServer;
 beforeAll(async () => {
-  replicaA = await startTestServer(SHORT_TTL);
-  replicaB = await startTestServer(SHORT_TTL, replicaA.db);
+  replicaA = await startTestServer(SHORT_TTL, undefined, { clock: clock.now });
+  replicaB = await startTestServer(SHORT_TTL, replicaA.db, { clock: clock.now });
 });
 afterAll(async () => {
   await replicaB?.stop();
@@ -42,6 +37,7 @@ function rendererVerify(baseUrl: string, token: string) {
     issuer: "dashboard-service",
     audience: "dashboard-embed",
     clockTolerance: 5,
+    currentDate: clock.date(),
   });
 }
 
@@ -67,9 +63,9 @@ describe("RotateSigningKey with overlap, across two replicas", () => {
       iss: "dashboard-service",
       aud: "dashboard-embed",
       sub: "alice",
-      iat: nowSeconds(),
-      nbf: nowSeconds(),
-      exp: nowSeconds() + 3600,
+      iat: clock.seconds(),
+      nbf: clock.seconds(),
+      exp: clock.seconds() + 3600,
       jti: "01900000-0000-7000-8000-0000000000aa",
       organization_id: ORG,
       tenant_id: "tenant-r1",
@@ -84,13 +80,13 @@ describe("RotateSigningKey with overlap, across two replicas", () => {
     expect(publishedBefore).toContain(oldKid);
 
     const rotation = await a.rotateSigningKey({}, admin);
-    const rotatedAt = Date.now();
+    const rotatedAt = clock.now();
     expect(rotation.keyId).not.toBe(oldKid);
     expect(publishedBefore).toContain(rotation.keyId);
     expect(rotation.retiredKeyId).toBe(oldKid);
     const verifiesUntil = Number(rotation.retiredKeyVerifiesUntil!.seconds) * 1000;
-    expect(verifiesUntil - rotatedAt).toBeGreaterThan(12_000);
-    expect(verifiesUntil - rotatedAt).toBeLessThan(16_000);
+    // Whole seconds on the wire: the window ends in the second of rotatedAt + the grace period.
+    expect(verifiesUntil).toBe(Math.floor((rotatedAt + RETIRED_KEY_GRACE_MS) / 1000) * 1000);
 
     // The rotating replica signs with the new key at once and publishes both.
     const newToken = await a.createIframeToken(
@@ -107,14 +103,13 @@ describe("RotateSigningKey with overlap, across two replicas", () => {
     // The other replica verifies the new kid at once (an unknown kid makes it re-read storage) ...
     expect(await verdict(replicaB.baseUrl, newToken.token)).toBe("ok");
     expect(await verdict(replicaB.baseUrl, oldToken.token)).toBe("ok");
-    // ... and starts signing with it within its key refresh interval.
-    await eventually(async () => {
-      const fromB = await client(replicaB.baseUrl).createIframeToken(
-        { tenantId: "tenant-r1", workspaceId: "ws-1", dashboardId: dashboard.id },
-        admin,
-      );
-      expect(decodeProtectedHeader(fromB.token).kid).toBe(rotation.keyId);
-    });
+    // ... and starts signing with it once its key refresh interval has passed.
+    clock.advance(KEY_REFRESH_MS);
+    const fromB = await client(replicaB.baseUrl).createIframeToken(
+      { tenantId: "tenant-r1", workspaceId: "ws-1", dashboardId: dashboard.id },
+      admin,
+    );
+    expect(decodeProtectedHeader(fromB.token).kid).toBe(rotation.keyId);
     expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([oldKid, rotation.keyId, nextKid].sort());
 
     // A third-party renderer verifies both offline against either replica's JWKS.
@@ -123,21 +118,18 @@ describe("RotateSigningKey with overlap, across two replicas", () => {
     await expect(rendererVerify(replicaA.baseUrl, outliving)).resolves.toBeDefined();
 
     // The old token ends at its own exp (plus leeway), as expired, not as invalid: its key is still live.
-    await sleep(Math.max(0, (Number(oldToken.expiresAt) + 6) * 1000 - Date.now()));
+    clock.advance((Number(oldToken.expiresAt) + 6) * 1000 - clock.now());
     expect(await verdict(replicaA.baseUrl, oldToken.token)).toBe("TOKEN_EXPIRED");
     expect(await verdict(replicaB.baseUrl, outliving)).toBe("ok");
 
     // After its window the old key is gone from the JWKS and verifies nothing, wherever asked.
-    await sleep(Math.max(0, verifiesUntil + 1_000 - Date.now()));
+    clock.advance(rotatedAt + RETIRED_KEY_GRACE_MS + 1_000 - clock.now());
     expect((await publishedKids(replicaA.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort());
-    await eventually(
-      async () => expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort()),
-      8_000,
-    );
+    expect((await publishedKids(replicaB.baseUrl)).sort()).toEqual([rotation.keyId, nextKid].sort());
     expect(await verdict(replicaA.baseUrl, outliving)).toBe("TOKEN_INVALID");
     expect(await verdict(replicaB.baseUrl, outliving)).toBe("TOKEN_INVALID");
     await expect(rendererVerify(replicaA.baseUrl, outliving)).rejects.toThrow();
-  }, 60_000);
+  });
 
   it("is for admins only and is audited", async () => {
     const a = client(replicaA.baseUrl);
