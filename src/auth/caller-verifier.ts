@@ -15,6 +15,9 @@ import { VerifiedTokenCache } from "./verified-token-cache.js";
 
 export type CallerVerifier = (bearerToken: string) => Promise<Caller>;
 
+/** A verified token is trusted from memory at most this long, so a key its issuer withdraws stops working by then. */
+const CACHE_MAX_AGE_MS = 60_000;
+
 /**
  * Builds the function that turns a bearer token into a Caller. The accepted
  * algorithms are fixed by how the service is configured, never by the token:
@@ -56,23 +59,29 @@ export async function createCallerVerifier(
     clockTolerance: auth.clockToleranceSeconds,
   };
 
-  const cache = new VerifiedTokenCache();
+  const cache = new VerifiedTokenCache({ maxBytes: auth.tokenCacheMaxBytes, maxAgeMs: CACHE_MAX_AGE_MS, now: clock });
   return async (token) => {
-    const now = clock();
-    const cached = cache.get(token, now);
+    // Before anything parses it: a token's size is the attacker's to choose, the cost of reading it ours.
+    if (token.length > auth.maxTokenBytes) {
+      throw unauthenticated(`the bearer token is longer than ${auth.maxTokenBytes} bytes`);
+    }
+    const cached = cache.get(token);
     if (cached) return cached;
+    const now = clock();
     let payload: JWTPayload;
     const at = { ...options, currentDate: new Date(now) };
     try {
       // The overloads differ only in the key's type; both branches verify identically.
       payload =
-        typeof key === "function" ? (await jwtVerify(token, key, at)).payload : (await jwtVerify(token, key, at)).payload;
+        typeof key === "function"
+          ? (await jwtVerify(token, key, at)).payload
+          : (await jwtVerify(token, key, at)).payload;
     } catch (err) {
       throw unauthenticated(describeJoseError(err));
     }
     const caller = callerFromClaims(payload);
     // exp is required by jwtVerify above.
-    cache.set(token, caller, payload.exp! * 1000, now);
+    cache.set(token, caller, payload.exp! * 1000);
     return caller;
   };
 }
@@ -85,18 +94,23 @@ function describeJoseError(err: unknown): string {
   return "the bearer token is not valid";
 }
 
-/** Reads the guide's claims; anything malformed is UNAUTHENTICATED, never a partial grant. */
+/**
+ * Reads the guide's claims; anything malformed is UNAUTHENTICATED, never a
+ * partial grant. Every string read must be well-formed text: a lone surrogate
+ * or a control character in a claim is refused here, so nothing downstream
+ * (rate-limit keys, logs, percent-encoding) ever meets one.
+ */
 export function callerFromClaims(claims: JWTPayload): Caller {
   const subject = typeof claims.sub === "string" && claims.sub !== "" ? claims.sub : claims.user_id;
-  if (typeof subject !== "string" || subject === "" || subject.length > 256) {
-    throw unauthenticated("the bearer token names no subject (sub or user_id)");
+  if (!isCleanString(subject, MAX_SUBJECT_LENGTH)) {
+    throw unauthenticated("the bearer token names no subject (sub or user_id) of well-formed text");
   }
   const organizationId = claims.organization_id;
   if (typeof organizationId !== "string" || !isValidId(organizationId)) {
     throw unauthenticated("the bearer token has no valid organization_id claim");
   }
   const roles = claims.roles === undefined ? [] : claims.roles;
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === "string")) {
+  if (!Array.isArray(roles) || !roles.every((r) => isCleanString(r, MAX_ROLE_LENGTH))) {
     throw unauthenticated("the bearer token's roles claim must be a list of strings");
   }
   const tenantIds = claims.tenant_ids === undefined ? [] : claims.tenant_ids;
@@ -110,6 +124,28 @@ export function callerFromClaims(claims: JWTPayload): Caller {
     isAdmin,
     tenantIds: new Set(isAdmin ? [] : (tenantIds as string[])),
   };
+}
+
+const MAX_SUBJECT_LENGTH = 256;
+const MAX_ROLE_LENGTH = 128;
+/** A non-empty string of well-formed UTF-16 (no lone surrogate), without control characters, at most max long. */
+export function isCleanString(value: unknown, max: number): value is string {
+  return (
+    typeof value === "string" &&
+    value.length > 0 &&
+    value.length <= max &&
+    value.isWellFormed() &&
+    !hasControlCharacter(value)
+  );
+}
+
+/** C0 and C1 controls, DEL included. */
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
 }
 
 /** Extracts the token from an Authorization header value; undefined when absent or not Bearer. */

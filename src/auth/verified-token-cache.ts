@@ -1,41 +1,74 @@
+import { createHash } from "node:crypto";
+import { LRUCache } from "lru-cache";
 import type { Caller } from "./caller.js";
+
+export interface VerifiedTokenCacheOptions {
+  /** The most memory the entries may take, as estimated by callerBytes (bytes). */
+  maxBytes: number;
+  /** No entry outlives this, whatever its token's exp: a key an identity provider withdraws stops working by then. */
+  maxAgeMs: number;
+  /** Milliseconds since the epoch (the app's clock). */
+  now: () => number;
+}
+
+/** Expired entries are swept at most this often, by whichever set comes next (no timer to keep or stop). */
+const SWEEP_EVERY_MS = 10_000;
 
 /**
  * Callers of tokens already verified, so the same bearer token on its next
  * call skips signature verification (the most expensive step of a read).
- * An entry never outlives its token's exp, nor maxAgeMs, so a token from a key
- * an identity provider withdraws stops working within maxAgeMs. Bounded: the
- * oldest entries go first.
+ * Keyed by the token's SHA-256, so a key costs 32 bytes however large the
+ * token; bounded by the estimated size of the callers it holds (a token with
+ * a thousand tenant ids costs what it weighs), least recently used first out.
+ * An entry never outlives its token's exp nor maxAgeMs.
  */
 export class VerifiedTokenCache {
-  private readonly entries = new Map<string, { caller: Caller; validUntilMs: number }>();
+  private readonly entries: LRUCache<string, Caller>;
+  private lastSweep: number;
 
-  constructor(
-    private readonly maxEntries = 10_000,
-    private readonly maxAgeMs = 60_000,
-  ) {}
-
-  get(token: string, nowMs: number): Caller | undefined {
-    const entry = this.entries.get(token);
-    if (!entry) return undefined;
-    if (entry.validUntilMs <= nowMs) {
-      this.entries.delete(token);
-      return undefined;
-    }
-    return entry.caller;
+  constructor(private readonly options: VerifiedTokenCacheOptions) {
+    this.entries = new LRUCache<string, Caller>({
+      maxSize: options.maxBytes,
+      sizeCalculation: callerBytes,
+      ttlAutopurge: false,
+      perf: { now: options.now },
+      // Read the app clock on every check (lru-cache would otherwise reuse one reading for a millisecond).
+      ttlResolution: 0,
+    });
+    this.lastSweep = options.now();
   }
 
-  set(token: string, caller: Caller, expiresAtMs: number, nowMs: number): void {
-    const validUntilMs = Math.min(expiresAtMs, nowMs + this.maxAgeMs);
-    if (validUntilMs <= nowMs) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+  get(token: string): Caller | undefined {
+    return this.entries.get(keyOf(token));
+  }
+
+  set(token: string, caller: Caller, expiresAtMs: number): void {
+    const now = this.options.now();
+    // lru-cache drops an entry once its age is more than ttl: one less makes it gone at expiresAtMs itself.
+    const ttl = Math.min(expiresAtMs - now, this.options.maxAgeMs) - 1;
+    if (ttl <= 0) return;
+    if (now - this.lastSweep >= SWEEP_EVERY_MS) {
+      this.lastSweep = now;
+      this.entries.purgeStale();
     }
-    this.entries.set(token, { caller, validUntilMs });
+    this.entries.set(keyOf(token), caller, { ttl });
   }
 
   get size(): number {
     return this.entries.size;
   }
+
+  /** The estimated bytes the entries take. */
+  get bytes(): number {
+    return this.entries.calculatedSize;
+  }
+}
+
+const keyOf = (token: string) => createHash("sha256").update(token).digest("base64url");
+
+/** A generous estimate of what an entry keeps alive: its key, its strings (two bytes a character) and the objects around them. */
+export function callerBytes(caller: Caller): number {
+  let bytes = 300 + 2 * (caller.subject.length + caller.organizationId.length);
+  for (const tenantId of caller.tenantIds) bytes += 64 + 2 * tenantId.length;
+  return bytes;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { FILTER_FIELD_PATTERN, namesTenantColumn } from "../tokens/filters.js";
 
 /**
  * The one configuration object of the service. It is parsed from the
@@ -31,6 +32,10 @@ export type AuthConfig = {
   issuer: string | undefined;
   audience: string | undefined;
   clockToleranceSeconds: number;
+  /** Caller tokens longer than this are refused before they are parsed. */
+  maxTokenBytes: number;
+  /** The memory the verified-token cache may take (estimated bytes). */
+  tokenCacheMaxBytes: number;
 } & (
   | { mode: "secret"; secret: string }
   | { mode: "jwks"; jwksUrl: string; algorithms: string[] }
@@ -143,6 +148,8 @@ const EnvSchema = z
     AUTH_ISSUER: optionalString,
     AUTH_AUDIENCE: optionalString,
     AUTH_CLOCK_TOLERANCE_SECONDS: int(5, 0, 300),
+    AUTH_MAX_TOKEN_BYTES: int(8 * 1024, 256, 64 * 1024),
+    AUTH_TOKEN_CACHE_MAX_BYTES: int(16 * 1024 * 1024, 0, 1024 * 1024 * 1024),
     EMBED_SIGNING_KEY: optionalString.pipe(
       z
         .string()
@@ -160,10 +167,7 @@ const EnvSchema = z
       z
         .string()
         .refine(
-          (v) =>
-            splitList(v).every(
-              (f) => /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(f) && f !== "tenant_id",
-            ),
+          (v) => splitList(v).every((f) => FILTER_FIELD_PATTERN.test(f) && !namesTenantColumn(f)),
           "must be a comma-separated list of column names (tenant_id is always filtered by the server)",
         )
         .optional(),
@@ -197,6 +201,13 @@ const EnvSchema = z
         message: "production needs one of AUTH_JWT_SECRET, AUTH_JWKS_URL or AUTH_JWT_PUBLIC_KEY",
       });
     }
+    if (env.NODE_ENV === "production" && env.AUTH_JWKS_URL !== undefined && !isHttpsOrLoopback(env.AUTH_JWKS_URL)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["AUTH_JWKS_URL"],
+        message: "production fetches caller-token keys only over https:// (plain http:// only from a loopback address)",
+      });
+    }
     if (env.NODE_ENV === "production" && env.DATABASE_URL === undefined) {
       ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "production needs a PostgreSQL DATABASE_URL" });
     }
@@ -208,6 +219,14 @@ const EnvSchema = z
       });
     }
   });
+
+/** Keys fetched over plain HTTP can be swapped by anyone on the path; only the machine itself is trusted that way. */
+function isHttpsOrLoopback(url: string): boolean {
+  const u = new URL(url);
+  if (u.protocol === "https:") return true;
+  const host = u.hostname.replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
 
 function splitList(value: string): string[] {
   return value
@@ -256,6 +275,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     issuer: env.AUTH_ISSUER,
     audience: env.AUTH_AUDIENCE,
     clockToleranceSeconds: env.AUTH_CLOCK_TOLERANCE_SECONDS,
+    maxTokenBytes: env.AUTH_MAX_TOKEN_BYTES,
+    tokenCacheMaxBytes: env.AUTH_TOKEN_CACHE_MAX_BYTES,
   };
   const auth: AuthConfig = env.AUTH_JWT_SECRET
     ? { ...common, mode: "secret", secret: env.AUTH_JWT_SECRET }

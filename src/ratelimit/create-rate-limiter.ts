@@ -35,7 +35,7 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
   const callerBudgets = new Map([policies.iframeToken, policies.default].map((p) => [p.name, budgetOf(p)]));
   const failedAuth = budgetOf(policies.failedAuth);
   const organization = policies.organization && budgetOf(policies.organization);
-  // Addresses that used up their failed-auth budget, kept here so they are refused before token verification.
+  // Addresses that used up their failed-auth budget, kept here so a flood of failures costs no Redis round trips.
   const blockedAddresses = new RateLimiterMemory({ points: 1, duration: policies.failedAuth.windowSeconds });
 
   /** Limits must not take the service down: a limiter fault lets the call through, loudly. */
@@ -62,7 +62,7 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
       return own?.outcome ?? org?.outcome;
     },
 
-    async checkClientAddress(clientAddress: string): Promise<void> {
+    async consumeFailedAuth(clientAddress: string): Promise<void> {
       const blocked = await blockedAddresses.get(clientAddress);
       if (blocked && blocked.consumedPoints > 1 && blocked.msBeforeNext > 0) {
         throw rateLimited({
@@ -73,9 +73,6 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
           windowSeconds: policies.failedAuth.windowSeconds,
         });
       }
-    },
-
-    async consumeFailedAuth(clientAddress: string): Promise<void> {
       const spent = await spend(failedAuth, clientAddress);
       if (!spent) return;
       if (spent.outcome.remaining === 0 && spent.outcome.resetMs > 0) {

@@ -20,11 +20,9 @@ export interface RateLimiter {
   /** Counts an authenticated call of `method` (the RPC name, e.g. "CreateIframeToken") against its budgets. */
   consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined>;
   /**
-   * Refuses an address already over its failed-authentication budget. Answered
-   * from memory (no Redis round trip), so it can run before any token is verified.
+   * Counts a failed authentication from this client address; refuses (RATE_LIMITED) once the address
+   * is over budget. Only failures are counted: a valid credential is never refused for its address.
    */
-  checkClientAddress(clientAddress: string): Promise<void>;
-  /** Counts a failed authentication from this client address; refuses once the address is over budget. */
   consumeFailedAuth(clientAddress: string): Promise<void>;
   /** Where limits are kept now, for readiness and logs: shared in Redis, or per process (by choice or as a fallback). */
   health(): { backend: "redis" | "in-process"; redisHealthy: boolean | undefined };
@@ -33,7 +31,6 @@ export interface RateLimiter {
 
 export const noRateLimits: RateLimiter = {
   consumeCall: () => Promise.resolve(undefined),
-  checkClientAddress: () => Promise.resolve(),
   consumeFailedAuth: () => Promise.resolve(),
   health: () => ({ backend: "in-process", redisHealthy: undefined }),
   close: () => Promise.resolve(),

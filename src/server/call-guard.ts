@@ -22,13 +22,16 @@ export type CallGuard = (attempt: CallAttempt) => Promise<GuardedCall>;
 
 /**
  * What every call passes before it reaches a domain operation, whatever its
- * protocol: an address already refused for failed authentications is turned
- * away before any token is verified, then authentication, then rate limits.
+ * protocol: authentication, then rate limits. A call whose credential fails
+ * is counted against its client address, and once that address is over its
+ * budget such calls are refused RATE_LIMITED instead of UNAUTHENTICATED. A
+ * valid credential is always verified first (from the cache, or by one
+ * signature check), so it is never refused because others on its address,
+ * behind the same proxy or NAT, send bad ones.
  * Connect and REST both call this, so neither can skip a step.
  */
 export function createCallGuard(verify: CallerVerifier, limiter: RateLimiter): CallGuard {
   return async (attempt) => {
-    await limiter.checkClientAddress(attempt.clientAddress);
     let caller: Caller;
     try {
       const token = bearerToken(attempt.authorization);

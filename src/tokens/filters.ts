@@ -12,6 +12,18 @@ export type FilterOperator = (typeof FILTER_OPERATORS)[number];
 /** The field the server always filters on; callers can neither set nor override it. */
 export const TENANT_FILTER_FIELD = "tenant_id";
 
+/**
+ * Whether a filter field names the tenant column as a renderer's SQL would
+ * read it: unquoted identifiers are case-insensitive (TENANT_ID, Tenant_Id),
+ * and a qualifier names a table, not another column (dashboards.tenant_id,
+ * x.tenant_id). Any of these would let a caller add a tenant filter of its
+ * own beside the server's.
+ */
+export function namesTenantColumn(field: string): boolean {
+  const column = field.slice(field.lastIndexOf(".") + 1);
+  return column.toLowerCase() === TENANT_FILTER_FIELD;
+}
+
 export const MAX_FILTERS = 20;
 export const MAX_FILTER_VALUES = 100;
 export const MAX_FILTER_VALUE_LENGTH = 256;

@@ -5,6 +5,7 @@ import {
   MAX_FILTER_VALUE_LENGTH,
   MAX_FILTER_VALUES,
   MAX_FILTERS,
+  namesTenantColumn,
   TENANT_FILTER_FIELD,
   type FilterOperator,
 } from "../tokens/filters.js";
@@ -140,7 +141,7 @@ export function filterViolations(
   filters.slice(0, MAX_FILTERS).forEach((f, i) => {
     const at = (member: string, description: string) =>
       violations.push({ field: `filters[${i}].${member}`, description });
-    if (f.field === TENANT_FILTER_FIELD) {
+    if (namesTenantColumn(f.field)) {
       at("field", `${TENANT_FILTER_FIELD} is set by the server from the request's tenant and cannot be given`);
     } else if (!FILTER_FIELD_PATTERN.test(f.field)) {
       at("field", "must be a column name (letters, digits and _, optionally qualified once with a dot)");

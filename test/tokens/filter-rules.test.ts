@@ -19,12 +19,34 @@ describe("locked filter rules", () => {
     );
   });
 
+  it("never accepts a name that a renderer's SQL would read as the tenant column: any case, any qualifier", () => {
+    const anyCase = fc
+      .array(fc.boolean(), { minLength: 9, maxLength: 9 })
+      .map((upper) => [..."tenant_id"].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join(""));
+    const qualifier = fc.option(fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/), { nil: undefined });
+    fc.assert(
+      fc.property(anyCase, qualifier, (column, table) => {
+        const field = table === undefined ? column : `${table}.${column}`;
+        const violations = filterViolations([{ field, operator: "eq", values: ["other-tenant"] }], undefined);
+        expect(violations.map((v) => v.field)).toContain("filters[0].field");
+      }),
+    );
+    for (const field of ["TENANT_ID", "Tenant_Id", "dashboards.tenant_id", "x.tenant_id"]) {
+      expect(filterViolations([{ field, operator: "eq", values: ["t"] }], undefined)).toHaveLength(1);
+    }
+    // Names that merely contain it are other columns.
+    expect(filterViolations([{ field: "tenant_id_old", operator: "eq", values: ["t"] }], undefined)).toEqual([]);
+    expect(filterViolations([{ field: "tenant_id.region", operator: "eq", values: ["t"] }], undefined)).toEqual([]);
+  });
+
   it("accepts only column-shaped field names, and only listed ones when a list is configured", () => {
     fc.assert(
       fc.property(fc.string({ maxLength: 80 }), (field) => {
         const ok = filterViolations([{ field, operator: "eq", values: ["v"] }], undefined).length === 0;
+        const column = field.slice(field.lastIndexOf(".") + 1);
         expect(ok).toBe(
-          /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(field) && field !== "tenant_id",
+          /^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$/.test(field) &&
+            column.toLowerCase() !== "tenant_id",
         );
       }),
     );

@@ -35,6 +35,23 @@ describe("configuration", () => {
     expect(c.embed).toMatchObject({ maxTtlSeconds: 3600, defaultTtlSeconds: 60 });
   });
 
+  it("fetches caller-token keys in production only over https, or plain http from loopback", () => {
+    const production = { NODE_ENV: "production", DATABASE_URL: "postgres://u@db/x" };
+    for (const url of [
+      "https://idp.example.com/jwks",
+      "http://127.0.0.1:9000/jwks",
+      "http://localhost/jwks",
+      "http://[::1]/k",
+    ]) {
+      expect(loadConfig({ ...production, AUTH_JWKS_URL: url }).auth).toMatchObject({ mode: "jwks", jwksUrl: url });
+    }
+    for (const url of ["http://idp.example.com/jwks", "http://10.0.0.1/jwks", "http://127.0.0.1.example.com/jwks"]) {
+      expect(() => loadConfig({ ...production, AUTH_JWKS_URL: url }), url).toThrow(/AUTH_JWKS_URL: production fetches/);
+    }
+    // Outside production plain http stays allowed (a local identity provider in development).
+    expect(loadConfig({ AUTH_JWKS_URL: "http://idp.local/jwks" }).auth.mode).toBe("jwks");
+  });
+
   it("lists every problem at once", () => {
     try {
       loadConfig({

@@ -26,6 +26,21 @@ describe("the policy", () => {
   });
 });
 
+describe("claims", () => {
+  const base = { organization_id: "o", roles: ["viewer"], tenant_ids: ["t1"] };
+  const unauthenticated = expect.objectContaining({ reason: "UNAUTHORIZED" }) as unknown;
+
+  it("refuses a subject or role that is not well-formed text, so no key or log line ever holds one", () => {
+    for (const sub of ["a\uD800", "\uDC00b", "x\u0000y", "line\nbreak", "del\u007F", "c1\u0085", ""]) {
+      expect(() => callerFromClaims({ ...base, sub }), JSON.stringify(sub)).toThrow(unauthenticated);
+    }
+    expect(() => callerFromClaims({ ...base, sub: "ok", roles: ["admin\uD800"] })).toThrow(unauthenticated);
+    expect(() => callerFromClaims({ ...base, sub: "s".repeat(257) })).toThrow(unauthenticated);
+    // Well-formed text of any script, emoji (a proper surrogate pair) included, is a subject.
+    expect(callerFromClaims({ ...base, sub: "Zoë 😀 名前" }).subject).toBe("Zoë 😀 名前");
+  });
+});
+
 describe("bearer header parsing", () => {
   it("takes the token from a Bearer header, case-insensitively, and nothing else", () => {
     expect(bearerToken("Bearer abc.def.ghi")).toBe("abc.def.ghi");

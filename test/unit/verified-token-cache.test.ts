@@ -1,36 +1,80 @@
 import { describe, expect, it } from "vitest";
-import { VerifiedTokenCache } from "../../src/auth/verified-token-cache.js";
 import type { Caller } from "../../src/auth/caller.js";
+import { callerBytes, VerifiedTokenCache } from "../../src/auth/verified-token-cache.js";
+import { ManualClock } from "../helpers/clock.js";
 
-const caller = (subject: string): Caller => ({ subject, organizationId: "o", isAdmin: false, tenantIds: new Set() });
+const caller = (subject: string, tenants = 0): Caller => ({
+  subject,
+  organizationId: "o",
+  isAdmin: false,
+  tenantIds: new Set(Array.from({ length: tenants }, (_, i) => `tenant-${i}`)),
+});
+
+function cacheWith(clock: ManualClock, maxBytes = 1_000_000, maxAgeMs = 60_000) {
+  return new VerifiedTokenCache({ maxBytes, maxAgeMs, now: clock.now });
+}
 
 describe("the verified-token cache", () => {
   it("returns a caller until its token expires, and not after", () => {
-    const cache = new VerifiedTokenCache(10, 60_000);
-    cache.set("t", caller("a"), 1_000_500, 1_000_000);
-    expect(cache.get("t", 1_000_499)?.subject).toBe("a");
-    expect(cache.get("t", 1_000_500)).toBeUndefined();
+    const clock = new ManualClock(1_000_000);
+    const cache = cacheWith(clock);
+    cache.set("t", caller("a"), 1_000_500);
+    clock.advance(499);
+    expect(cache.get("t")?.subject).toBe("a");
+    clock.advance(1);
+    expect(cache.get("t")).toBeUndefined();
     expect(cache.size).toBe(0);
   });
 
   it("keeps no entry longer than its maximum age, even for a long-lived token", () => {
-    const cache = new VerifiedTokenCache(10, 1_000);
-    cache.set("t", caller("a"), 10_000_000, 0);
-    expect(cache.get("t", 999)).toBeDefined();
-    expect(cache.get("t", 1_000)).toBeUndefined();
+    const clock = new ManualClock(1_000_000);
+    const cache = cacheWith(clock, 1_000_000, 1_000);
+    cache.set("t", caller("a"), 100_000_000);
+    clock.advance(999);
+    expect(cache.get("t")).toBeDefined();
+    clock.advance(1);
+    expect(cache.get("t")).toBeUndefined();
   });
 
   it("does not store an already expired token", () => {
-    const cache = new VerifiedTokenCache();
-    cache.set("t", caller("a"), 5, 10);
-    expect(cache.get("t", 10)).toBeUndefined();
+    const clock = new ManualClock(1_000_010);
+    const cache = cacheWith(clock);
+    cache.set("t", caller("a"), 1_000_005);
+    expect(cache.get("t")).toBeUndefined();
+    expect(cache.size).toBe(0);
   });
 
-  it("stays bounded, dropping the oldest entries", () => {
-    const cache = new VerifiedTokenCache(3, 60_000);
-    for (const t of ["a", "b", "c", "d"]) cache.set(t, caller(t), 100_000, 0);
+  it("is bounded by the size of what it holds, not the number of entries: large callers push the oldest out", () => {
+    const clock = new ManualClock(1_000_000);
+    const big = caller("big", 1000);
+    const maxBytes = Math.floor(3.5 * callerBytes(big));
+    const cache = cacheWith(clock, maxBytes);
+    for (let i = 0; i < 10; i++) cache.set(`token-${i}`, caller(`big-${i}`, 1000), 1_100_000);
+    expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
     expect(cache.size).toBe(3);
-    expect(cache.get("a", 1)).toBeUndefined();
-    expect(cache.get("d", 1)?.subject).toBe("d");
+    expect(cache.get("token-0")).toBeUndefined();
+    expect(cache.get("token-9")?.subject).toBe("big-9");
+    // Small callers fit by the hundred in the same budget.
+    for (let i = 0; i < 200; i++) cache.set(`small-${i}`, caller(`small-${i}`), 1_100_000);
+    expect(cache.size).toBeGreaterThan(100);
+    expect(cache.bytes).toBeLessThanOrEqual(maxBytes);
+  });
+
+  it("sweeps expired entries without waiting for them to be read", () => {
+    const clock = new ManualClock(1_000_000);
+    const cache = cacheWith(clock);
+    for (let i = 0; i < 50; i++) cache.set(`short-${i}`, caller(`s${i}`), 1_001_000);
+    expect(cache.size).toBe(50);
+    clock.advance(10_000);
+    cache.set("later", caller("l"), 1_100_000);
+    expect(cache.size).toBe(1);
+  });
+
+  it("keys entries by the token's hash: a 10 kB token costs the same key as a short one", () => {
+    const clock = new ManualClock(1_000_000);
+    const cache = cacheWith(clock);
+    cache.set("x".repeat(10_000), caller("a"), 1_100_000);
+    cache.set("y", caller("a"), 1_100_000);
+    expect(cache.bytes).toBe(2 * callerBytes(caller("a")));
   });
 });
