@@ -14,6 +14,8 @@ export default defineConfig(
     rules: {
       // `void promise` is how a fire-and-forget gets written without a .catch; make it a decision, not a habit.
       "@typescript-eslint/no-floating-promises": ["error", { ignoreVoid: false }],
+      // Passing on what was caught (typed unknown) is how a failure travels on; new rejections still need an Error.
+      "@typescript-eslint/prefer-promise-reject-errors": ["error", { allowThrowingUnknown: true }],
     },
   },
   { files: ["**/*.js"], extends: [tseslint.configs.disableTypeChecked] },

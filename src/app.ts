@@ -1,43 +1,41 @@
+import proxyaddr from "proxy-addr";
+import { DashboardService } from "../gen/dashboard/v1/dashboard_service_pb.js";
 import { createCallerVerifier } from "./auth/caller-verifier.js";
 import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
+import { createCallGuard } from "./call/guard.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/config.js";
+import { createClientIdentity } from "./edge/client-identity.js";
+import { createEdge, type Edge } from "./edge/edge.js";
+import { RoutingTable } from "./edge/routes.js";
+import { rpcMethods } from "./edge/rpc/rpc-method.js";
+import { streamSlots } from "./edge/stream-slots.js";
+import { listen, type RunningServer } from "./listener/server.js";
 import type { Logger } from "./log/logger.js";
 import { redactUrl } from "./log/redact-url.js";
-import { createOperations } from "./ops/operations.js";
+import { createOperations, type Operations } from "./ops/operations.js";
 import { createRateLimiter } from "./ratelimit/create-rate-limiter.js";
-import { createRestRouter } from "./rest/router.js";
-import { createCallGuard } from "./server/call-guard.js";
-import { withCors } from "./server/cors.js";
-import { createHttpHandler } from "./server/http-handler.js";
-import { listen, type RunningServer } from "./server/server.js";
-import { AuditEvents } from "./service/audit-events.js";
-import { Dashboards } from "./service/dashboards.js";
-import type { EmbedServices } from "./service/embed-services.js";
-import { IframeTokens } from "./service/iframe-tokens.js";
-import { SigningKeys } from "./service/signing-keys.js";
-import { AuditStore, type NewAuditEvent } from "./store/audit-store.js";
-import { DashboardCache } from "./store/dashboard-cache.js";
-import { followDashboardChanges } from "./store/dashboard-changes.js";
-import { DashboardStore } from "./store/dashboard-store.js";
-import { GroupCommit } from "./store/group-commit.js";
+import { restApi } from "./rest/rest-api.js";
+import { dashboardServiceImpl } from "./service/connect-service.js";
+import { createDomain } from "./service/domain.js";
+import { embeddedSql } from "./store/embedded-sql.js";
 import { migrate } from "./store/migrate.js";
-import { RevocationStore } from "./store/revocation-store.js";
-import { sharedSecret } from "./store/secret-store.js";
-import { SigningKeyStore } from "./store/signing-key-store.js";
-import { embeddedSql, postgresSql, type Notifications, type Sql } from "./store/sql.js";
-import { inTransaction } from "./store/stores.js";
-import { createEmbedSigner } from "./tokens/embed-signer.js";
-import { createEmbedVerifier } from "./tokens/embed-verifier.js";
+import { postgresSql } from "./store/postgres-sql.js";
+import type { Notifications, Sql } from "./store/sql.js";
 import { jwksRoute } from "./tokens/jwks-route.js";
-import { KeyRing } from "./tokens/key-ring.js";
-import { PageTokenCodec } from "./tokens/page-token.js";
 
 export interface App {
   sql: Sql;
   server: RunningServer;
+  ops: Operations;
+  edge: Edge;
   /** Stops the server (draining calls), then closes Redis, listeners and storage. */
   stop(graceMs?: number): Promise<void>;
+}
+
+export interface AppOptions {
+  /** What every time-based rule reads; tests move it instead of sleeping. */
+  clock?: Clock;
 }
 
 /**
@@ -45,11 +43,6 @@ export interface App {
  * Every resource registers how to close it as it is opened, so a start-up that
  * fails half-way closes what it opened, and stop() closes all of it, newest first.
  */
-export interface AppOptions {
-  /** What every time-based rule reads; tests move it instead of sleeping. */
-  clock?: Clock;
-}
-
 export async function startApp(config: Config, log: Logger, options: AppOptions = {}): Promise<App> {
   const clock = options.clock ?? systemClock;
   const closers: (() => Promise<void>)[] = [];
@@ -57,79 +50,80 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     for (const close of closers.reverse()) await close().catch((err: unknown) => log.error({ err }, "closing failed"));
   };
   try {
+    // Storage, then the domain on it.
     const sql = await openDatabase(config, log);
     closers.push(() => sql.close());
     const applied = await migrate(sql);
     if (applied.length > 0) log.info({ versions: applied }, "applied database migrations");
-
-    // Credentials and keys.
-    const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
-    const signingKeys = await KeyRing.open(new SigningKeyStore(sql), {
-      configuredKeyJwk: config.embed.signingKeyJwk,
-      now: clock,
-    });
-    const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
-
-    // The domain. Page views read the same dashboards over and over: every replica caches them and
-    // forgets one the moment any replica changes it.
-    const transaction = inTransaction(sql);
-    const dashboardCache = new DashboardCache(undefined, undefined, clock);
-    closers.push(await followDashboardChanges(sql, dashboardCache, log));
-    const dashboards = new Dashboards({
-      store: new DashboardStore(sql, dashboardCache),
-      signer: createEmbedSigner(config.embed, signingKeys),
-      pageTokens,
-      embed: config.embed,
-      transaction,
-      mintAudit: new GroupCommit<NewAuditEvent>((events) => new AuditStore(sql).recordMany(events)),
-      now: clock,
-    });
-    const embed: EmbedServices = {
-      iframeTokens: new IframeTokens({
-        verify: createEmbedVerifier(config.embed, signingKeys, clock),
-        revocations: new RevocationStore(sql),
-        transaction,
-        embed: config.embed,
-        now: clock,
-      }),
-      signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed, now: clock }),
-      auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
-    };
+    const domain = await createDomain(config, sql, clock, log);
+    closers.push(domain.close);
 
     // What every call passes, on every protocol: authentication, then rate limits.
+    const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
     const limiter = createRateLimiter(config, log);
     closers.push(() => limiter.close());
-    // Health, readiness, metrics, reflection and call logs; the guard notes each call's caller for them.
-    const ops = await createOperations({ sql, limiter, log });
-    const guard = ops.recordingGuard(createCallGuard(verifyCaller, limiter));
+    const guard = createCallGuard(verifyCaller, limiter);
 
-    // The one port: operations routes first (they must answer whatever else is routed), the
-    // iframe-token public keys, the guide's REST API, then the RPCs on every protocol.
-    const handler = createHttpHandler({
-      dashboards,
-      embed,
-      guard,
-      log,
-      maxRequestBytes: config.maxRequestBytes,
-      observers: ops.observers,
-      plainRoutes: [
-        ...ops.routes,
-        jwksRoute(signingKeys, log),
-        createRestRouter({ dashboards, guard, log, maxRequestBytes: config.maxRequestBytes }),
+    // Health, readiness, metrics, reflection.
+    const watchSlots = streamSlots(config.edge.healthWatchesPerConnection, config.edge.healthWatchesMax);
+    const ops = await createOperations({ sql, limiter, watchSlots });
+
+    // The one routing table: the API's RPCs, health and reflection, the key set, the operations
+    // routes, and the guide's REST API under /api/.
+    const routes = new RoutingTable(
+      [
+        ...rpcMethods(DashboardService, dashboardServiceImpl(domain.dashboards, domain.embed), {
+          access: "caller",
+          maxRequestBytes: config.maxRequestBytes,
+        }),
+        ...ops.rpcs,
       ],
+      [...ops.routes, jwksRoute(domain.signingKeys)],
+      [
+        restApi({
+          dashboards: domain.dashboards,
+          guard,
+          maxRequestBytes: config.maxRequestBytes,
+          timeoutMs: config.edge.rpcDefaultTimeoutMs,
+        }),
+      ],
+    );
+    const edge = createEdge({
+      routes,
+      rpc: { guard, maxTimeoutMs: config.edge.rpcMaxTimeoutMs, defaultTimeoutMs: config.edge.rpcDefaultTimeoutMs },
+      cors: config.cors,
+      identity: createClientIdentity({
+        trustedProxies: config.edge.trustedProxies,
+        forwardedHeader: config.edge.forwardedHeader,
+      }),
+      bodyBudget: {
+        maxBytes: config.edge.maxBufferedRequestBytes,
+        maxUnauthenticatedBytes: config.edge.maxUnauthenticatedBufferedBytes,
+      },
+      log,
+      metrics: ops.metrics,
     });
-    // CORS wraps every protocol, so preflights are answered before any route or authentication.
-    const server = await listen(withCors(ops.frontDoor(handler), config.cors), config.host, config.port);
+
+    // The one port.
+    const trustsPeer = proxyaddr.compile(config.edge.trustedProxies);
+    const server = await listen(edge.handler, config.host, config.port, {
+      limits: config.listener,
+      proxyProtocol: config.listener.proxyProtocol,
+      trustsPeer: (address) => trustsPeer(address, 0),
+    });
     log.info(
-      { host: config.host, port: server.port, signingKid: (await signingKeys.signingKey()).kid },
-      "dashboard-service listening (gRPC, gRPC-Web and Connect on one port)",
+      { host: config.host, port: server.port, signingKid: (await domain.signingKeys.signingKey()).kid },
+      "dashboard-service listening (gRPC, gRPC-Web, Connect and REST on one port)",
     );
     return {
       sql,
       server,
+      ops,
+      edge,
       async stop(graceMs = config.shutdownGraceMs) {
         // NOT_SERVING and refuse new calls first, then let the calls already inside finish.
-        ops.startDraining();
+        ops.health.startDraining();
+        edge.startDraining();
         log.info({ graceMs }, "draining: refusing new calls, finishing in-flight ones");
         const { drained } = await server.close(graceMs);
         if (!drained) log.warn({ graceMs }, "grace period over: cut the connections still open");

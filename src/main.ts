@@ -18,7 +18,14 @@ const log = createLogger(config.logLevel, config.logFormat);
 // 2. Dependencies and server: storage, migrations, signing keys, the one port.
 const app = await startApp(config, log);
 
-// 3. Signals: NOT_SERVING, refuse new calls, let in-flight ones finish within
+// 3. A promise rejected with nobody to handle it is a bug: logged loudly and counted, never a crash
+//    (the alert is any increase of dashboard_unexpected_errors_total).
+process.on("unhandledRejection", (reason) => {
+  app.ops.metrics.unexpectedErrors.inc({ where: "unhandled-rejection" });
+  log.error({ err: reason }, "unhandled promise rejection");
+});
+
+// 4. Signals: NOT_SERVING, refuse new calls, let in-flight ones finish within
 //    SHUTDOWN_GRACE_SECONDS, close the pool and Redis, exit 0.
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

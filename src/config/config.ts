@@ -1,3 +1,4 @@
+import proxyaddr from "proxy-addr";
 import { z } from "zod";
 import { FILTER_FIELD_PATTERN, namesTenantColumn } from "../tokens/filters.js";
 
@@ -26,6 +27,48 @@ export interface Config {
   rateLimit: RateLimitConfig;
   /** Browser origins allowed to call the RPC and REST paths (CORS); empty allows none. */
   cors: { allowedOrigins: string[] };
+  /** What the listener holds every connection to (see src/listener/limits.ts). */
+  listener: ListenerLimits & {
+    /** Expect a PROXY protocol header first on every connection (from TRUSTED_PROXIES only). */
+    proxyProtocol: boolean;
+  };
+  edge: EdgeConfig;
+}
+
+/** What the listener enforces on every connection, before any request reaches the edge. */
+export interface ListenerLimits {
+  /** HTTP/1.1: a request's line and headers must arrive within this, from the connection's start or the last answer. */
+  headersTimeoutMs: number;
+  /** A request's body must arrive within this of its headers (HTTP/1.1, and per HTTP/2 stream). */
+  bodyTimeoutMs: number;
+  /** HTTP/1.1: an idle keep-alive connection is closed after this. */
+  keepAliveTimeoutMs: number;
+  /** HTTP/2: a session with no open stream is closed (GOAWAY) after this. */
+  sessionIdleTimeoutMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS. */
+  maxConcurrentStreams: number;
+  /** HTTP/2: what nghttp2 may buffer per session, in MB (Node's maxSessionMemory). */
+  maxSessionMemoryMb: number;
+  /** Request headers, all together: HTTP/1.1 maxHeaderSize, HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE. */
+  maxHeaderBytes: number;
+  /** Open connections at once; more are closed as they arrive. */
+  maxConnections: number;
+}
+
+export interface EdgeConfig {
+  /** Proxies whose forwarding header names the client (CIDRs, or loopback/linklocal/uniquelocal); empty trusts none. */
+  trustedProxies: string[];
+  /** The header those proxies write. */
+  forwardedHeader: "x-forwarded-for" | "forwarded";
+  /** Request bytes all calls may hold in memory at once, and of those, calls without a verified caller. */
+  maxBufferedRequestBytes: number;
+  maxUnauthenticatedBufferedBytes: number;
+  /** A client deadline above this is refused; a unary call without one gets rpcDefaultTimeoutMs. */
+  rpcMaxTimeoutMs: number;
+  rpcDefaultTimeoutMs: number;
+  /** Concurrent grpc.health.v1 Watch streams, per connection and per process. */
+  healthWatchesPerConnection: number;
+  healthWatchesMax: number;
 }
 
 export type AuthConfig = {
@@ -182,6 +225,40 @@ const EnvSchema = z
     RATE_LIMIT_DEFAULT_PER_MINUTE: int(600, 1, 1_000_000_000),
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: int(30, 1, 1_000_000_000),
     RATE_LIMIT_ORGANIZATION_PER_MINUTE: int(0, 0, 1_000_000_000),
+    HTTP_HEADERS_TIMEOUT_SECONDS: int(10, 1, 600),
+    HTTP_BODY_TIMEOUT_SECONDS: int(30, 1, 3600),
+    HTTP_KEEPALIVE_TIMEOUT_SECONDS: int(5, 1, 600),
+    HTTP2_IDLE_TIMEOUT_SECONDS: int(60, 1, 86_400),
+    HTTP2_MAX_CONCURRENT_STREAMS: int(100, 1, 10_000),
+    HTTP2_MAX_SESSION_MEMORY_MB: int(8, 1, 1024),
+    HTTP_MAX_HEADER_BYTES: int(16 * 1024, 1024, 1024 * 1024),
+    MAX_CONNECTIONS: int(2000, 1, 1_000_000),
+    PROXY_PROTOCOL: z.preprocess(blankToUndefined, z.enum(["true", "false"]).default("false")),
+    TRUSTED_PROXIES: optionalString.pipe(
+      z
+        .string()
+        .superRefine((list, ctx) => {
+          try {
+            proxyaddr.compile(splitList(list));
+          } catch (err) {
+            ctx.addIssue({
+              code: "custom",
+              message: `must be comma-separated IP addresses or CIDRs (${(err as Error).message})`,
+            });
+          }
+        })
+        .optional(),
+    ),
+    TRUSTED_PROXY_HEADER: z.preprocess(
+      blankToUndefined,
+      z.enum(["x-forwarded-for", "forwarded"]).default("x-forwarded-for"),
+    ),
+    MAX_BUFFERED_REQUEST_BYTES: int(64 * 1024 * 1024, 64 * 1024, 16 * 1024 * 1024 * 1024),
+    MAX_UNAUTHENTICATED_BUFFERED_BYTES: int(4 * 1024 * 1024, 64 * 1024, 16 * 1024 * 1024 * 1024),
+    RPC_MAX_TIMEOUT_SECONDS: int(300, 1, 86_400),
+    RPC_DEFAULT_TIMEOUT_SECONDS: int(30, 1, 86_400),
+    HEALTH_WATCHES_PER_CONNECTION: int(8, 1, 10_000),
+    HEALTH_WATCHES_MAX: int(1000, 1, 1_000_000),
     RATE_LIMIT_REDIS_KEY_PREFIX: z.preprocess(blankToUndefined, z.string().max(200).default("dashboard-service:rl")),
   })
   // Cross-field rules; they run once every field parsed (field problems are all reported first).
@@ -210,6 +287,20 @@ const EnvSchema = z
     }
     if (env.NODE_ENV === "production" && env.DATABASE_URL === undefined) {
       ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "production needs a PostgreSQL DATABASE_URL" });
+    }
+    if (env.PROXY_PROTOCOL === "true" && env.TRUSTED_PROXIES === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["PROXY_PROTOCOL"],
+        message: "needs TRUSTED_PROXIES: a PROXY header is believed only from the proxies listed there",
+      });
+    }
+    if (env.RPC_DEFAULT_TIMEOUT_SECONDS > env.RPC_MAX_TIMEOUT_SECONDS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["RPC_DEFAULT_TIMEOUT_SECONDS"],
+        message: "must not exceed RPC_MAX_TIMEOUT_SECONDS",
+      });
     }
     if (env.EMBED_TOKEN_DEFAULT_TTL_SECONDS > env.EMBED_TOKEN_MAX_TTL_SECONDS) {
       ctx.addIssue({
@@ -309,6 +400,27 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     },
     pageTokenSecret: env.PAGE_TOKEN_SECRET,
     cors: { allowedOrigins: env.CORS_ALLOWED_ORIGINS ? splitList(env.CORS_ALLOWED_ORIGINS) : [] },
+    listener: {
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
+      bodyTimeoutMs: env.HTTP_BODY_TIMEOUT_SECONDS * 1000,
+      keepAliveTimeoutMs: env.HTTP_KEEPALIVE_TIMEOUT_SECONDS * 1000,
+      sessionIdleTimeoutMs: env.HTTP2_IDLE_TIMEOUT_SECONDS * 1000,
+      maxConcurrentStreams: env.HTTP2_MAX_CONCURRENT_STREAMS,
+      maxSessionMemoryMb: env.HTTP2_MAX_SESSION_MEMORY_MB,
+      maxHeaderBytes: env.HTTP_MAX_HEADER_BYTES,
+      maxConnections: env.MAX_CONNECTIONS,
+      proxyProtocol: env.PROXY_PROTOCOL === "true",
+    },
+    edge: {
+      trustedProxies: env.TRUSTED_PROXIES ? splitList(env.TRUSTED_PROXIES) : [],
+      forwardedHeader: env.TRUSTED_PROXY_HEADER,
+      maxBufferedRequestBytes: env.MAX_BUFFERED_REQUEST_BYTES,
+      maxUnauthenticatedBufferedBytes: env.MAX_UNAUTHENTICATED_BUFFERED_BYTES,
+      rpcMaxTimeoutMs: env.RPC_MAX_TIMEOUT_SECONDS * 1000,
+      rpcDefaultTimeoutMs: env.RPC_DEFAULT_TIMEOUT_SECONDS * 1000,
+      healthWatchesPerConnection: env.HEALTH_WATCHES_PER_CONNECTION,
+      healthWatchesMax: env.HEALTH_WATCHES_MAX,
+    },
     rateLimit: {
       iframeTokenPerMinute: env.RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE,
       defaultPerMinute: env.RATE_LIMIT_DEFAULT_PER_MINUTE,

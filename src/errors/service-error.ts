@@ -1,23 +1,6 @@
-/**
- * The domain's errors. Every path (Connect, gRPC, REST) raises these and each
- * edge translates them to its own protocol, so a rule's outcome is decided once.
- * Reasons are the guide's codes; they are stable API.
- */
-export type ErrorReason =
-  | "UNAUTHORIZED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "VALIDATION_ERROR"
-  | "ALREADY_EXISTS"
-  | "RATE_LIMITED"
-  | "UNAVAILABLE"
-  | "SERVER_ERROR"
-  // An operation that is not possible in the server's current configuration (e.g. rotating an env-configured key).
-  | "FAILED_PRECONDITION"
-  // Iframe-token verification outcomes, distinct so an embed can refresh on expiry instead of failing.
-  | "TOKEN_EXPIRED"
-  | "TOKEN_REVOKED"
-  | "TOKEN_INVALID";
+import type { ErrorReason } from "./registry.js";
+
+export type { ErrorReason } from "./registry.js";
 
 export interface FieldViolation {
   /** The request field, as named in the proto (snake_case). */
@@ -25,19 +8,26 @@ export interface FieldViolation {
   description: string;
 }
 
+export interface ServiceErrorDetails {
+  fieldViolations?: FieldViolation[];
+  /** ErrorInfo metadata: short machine-readable facts (the rate-limit policy, the mask path...). */
+  metadata?: Record<string, string>;
+  /** When a retry may succeed; defaults to the reason's own suggestion for retryable reasons. */
+  retryAfterMs?: number;
+  cause?: unknown;
+}
+
+/**
+ * The one error type of the service. Every layer raises these, with the
+ * reason that says what went wrong; each protocol edge renders it, through the
+ * registry (src/errors/registry.ts), in its own form. It carries no protocol
+ * detail (no HTTP status, no headers): the edge derives those.
+ */
 export class ServiceError extends Error {
   constructor(
     readonly reason: ErrorReason,
     message: string,
-    readonly details: {
-      fieldViolations?: FieldViolation[];
-      metadata?: Record<string, string>;
-      /** For RATE_LIMITED and UNAVAILABLE: when a retry may succeed. */
-      retryAfterMs?: number;
-      /** Response headers every protocol edge sends with this error (e.g. retry-after and ratelimit-*). */
-      headers?: Record<string, string>;
-      cause?: unknown;
-    } = {},
+    readonly details: ServiceErrorDetails = {},
   ) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = "ServiceError";
@@ -59,3 +49,6 @@ export const invalidArgument = (fieldViolations: FieldViolation[]) =>
     fieldViolations.map((v) => `${v.field}: ${v.description}`).join("; ") || "invalid request",
     { fieldViolations },
   );
+
+export const malformed = (message: string, cause?: unknown) =>
+  new ServiceError("MALFORMED_REQUEST", message, cause === undefined ? {} : { cause });

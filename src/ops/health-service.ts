@@ -5,7 +5,6 @@ import {
 } from "../../gen/health/v1/health_pb.js";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { ServiceError } from "../errors/service-error.js";
-import { serviceErrorToConnect } from "../errors/connect-error.js";
 import type { Health } from "./health.js";
 
 /** "" is the server as a whole (gRPC health convention); the API is the one service behind it. */
@@ -24,7 +23,7 @@ export function healthServiceImpl(health: Health): ServiceImpl<typeof HealthServ
   return {
     async check(req) {
       if (!HEALTH_SERVICE_NAMES.includes(req.service)) {
-        throw serviceErrorToConnect(new ServiceError("NOT_FOUND", `unknown service "${req.service}"`));
+        throw new ServiceError("NOT_FOUND", `unknown service "${req.service}"`);
       }
       return { status: await current() };
     },

@@ -1,7 +1,8 @@
 import type pg from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { PlainRoute } from "../server/http-handler.js";
-import { pathOf } from "./health-routes.js";
+import { writeHead } from "../edge/http-types.js";
+import { plainRoute } from "../edge/plain-route.js";
+import type { HttpRoute } from "../edge/routes.js";
 import type { RateLimitHealth } from "./health.js";
 
 export const METRICS_PATH = "/metrics";
@@ -22,14 +23,16 @@ export class Metrics {
 
   readonly calls = new Counter({
     name: "dashboard_rpc_calls_total",
-    help: "RPCs handled, by fully-qualified method, gRPC status code and wire protocol.",
-    labelNames: ["method", "code", "protocol"] as const,
+    help:
+      "Requests the edge answered (RPCs, REST calls, operations routes, refusals of unknown routes), by method or route, " +
+      "code, ErrorInfo reason (empty for OK) and wire protocol.",
+    labelNames: ["method", "code", "protocol", "reason"] as const,
     registers: [this.registry],
   });
 
   readonly duration = new Histogram({
     name: "dashboard_rpc_duration_seconds",
-    help: "Time from a call reaching the service until its answer (or, for streams, its end), by method and code.",
+    help: "Time from a request reaching the edge until its answer (or, for streams, its end), by method and code.",
     labelNames: ["method", "code"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
@@ -45,6 +48,15 @@ export class Metrics {
   readonly iframeTokensMinted = new Counter({
     name: "dashboard_iframe_tokens_minted_total",
     help: "Iframe tokens minted (successful CreateIframeToken calls).",
+    registers: [this.registry],
+  });
+
+  readonly unexpectedErrors = new Counter({
+    name: "dashboard_unexpected_errors_total",
+    help:
+      "Errors that reached a last resort: the request boundary (where=request) or the process's unhandled-rejection " +
+      "handler (where=unhandled-rejection). Each is a bug; the alert is any increase.",
+    labelNames: ["where"] as const,
     registers: [this.registry],
   });
 
@@ -86,21 +98,21 @@ export class Metrics {
     }
   }
 
-  /** GET /metrics in the Prometheus text format. */
-  route(): PlainRoute {
-    return (req, res) => {
-      if (pathOf(req.url) !== METRICS_PATH || req.method !== "GET") return false;
-      this.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { "content-type": this.registry.contentType, "cache-control": "no-store" });
-          res.end(text);
+  /** GET /metrics in the Prometheus text format; answered while draining, so the last of it is scraped. */
+  route(): { path: string; route: HttpRoute } {
+    return {
+      path: METRICS_PATH,
+      route: plainRoute({
+        name: `GET ${METRICS_PATH}`,
+        methods: ["GET"],
+        servedWhileDraining: true,
+        quiet: true,
+        serve: async (x) => {
+          const text = await this.registry.metrics();
+          writeHead(x.res, 200, { "content-type": this.registry.contentType, "cache-control": "no-store" });
+          x.res.end(text);
         },
-        () => {
-          res.writeHead(500, { "content-type": "text/plain" });
-          res.end("metrics collection failed\n");
-        },
-      );
-      return true;
+      }),
     };
   }
 }

@@ -12,9 +12,9 @@ export interface RateLimitOutcome {
 }
 
 /**
- * Rate limits, protocol-neutral so Connect and REST share them. Refusals are
- * ServiceError("RATE_LIMITED") with retryAfterMs, metadata.policy and the
- * response headers (retry-after, ratelimit-*) in details.headers.
+ * Rate limits, protocol-neutral so every edge shares them. Refusals are
+ * RateLimitRefusal errors (reason RATE_LIMITED) that carry the budget's
+ * outcome; the edge renders it as headers.
  */
 export interface RateLimiter {
   /** Counts an authenticated call of `method` (the RPC name, e.g. "CreateIframeToken") against its budgets. */

@@ -1,6 +1,5 @@
-import type { OutgoingHttpHeaders } from "node:http";
 import type { ErrorReason } from "../errors/service-error.js";
-import type { PlainResponse } from "./http-types.js";
+import { writeHead, type HeaderMap, type HttpResponse } from "../edge/http-types.js";
 
 /**
  * The guide's response envelope, kept byte-compatible for teams that call the
@@ -18,42 +17,32 @@ export interface ErrorBody {
 export interface RestResponse {
   status: number;
   body: SuccessBody | ErrorBody | object;
-  headers?: OutgoingHttpHeaders;
+  headers?: HeaderMap;
 }
 
-export const success = (data: unknown, status = 200, headers?: OutgoingHttpHeaders): RestResponse => ({
+export const success = (data: unknown, status = 200, headers?: HeaderMap): RestResponse => ({
   status,
   body: { success: true, data },
   headers,
 });
 
-export const failure = (
-  status: number,
-  code: ErrorReason,
-  error: string,
-  headers?: OutgoingHttpHeaders,
-): RestResponse => ({
+export const failure = (status: number, code: ErrorReason, error: string, headers?: HeaderMap): RestResponse => ({
   status,
   body: { success: false, error, code },
   headers,
 });
 
-/** Writes a JSON response; HTTP/1.1 and HTTP/2 responses share this much of their API. */
-export function sendJson(res: PlainResponse, response: RestResponse, extraHeaders: OutgoingHttpHeaders = {}): void {
+/** Writes a REST answer: the envelope as JSON, the edge's headers (rate limits, retry hints) with the route's own. */
+export function sendEnvelope(res: HttpResponse, response: RestResponse, extraHeaders: HeaderMap = {}): void {
+  if (res.headersSent) return;
   const payload = JSON.stringify(response.body);
-  const out = res as unknown as {
-    headersSent: boolean;
-    writeHead(status: number, headers: OutgoingHttpHeaders): unknown;
-    end(chunk?: string): unknown;
-  };
-  if (out.headersSent) return;
-  out.writeHead(response.status, {
+  writeHead(res, response.status, {
     "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(payload),
+    "content-length": String(Buffer.byteLength(payload)),
     // Answers depend on the bearer token; no shared cache may keep them.
     "cache-control": "no-store",
     ...extraHeaders,
     ...response.headers,
   });
-  out.end(payload);
+  res.end(payload);
 }

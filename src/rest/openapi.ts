@@ -4,6 +4,8 @@
  * responses against it, so it cannot drift from what the routes answer.
  */
 
+import { REASONS } from "../errors/registry.js";
+
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const response = (name: string) => ({ $ref: `#/components/responses/${name}` });
 const json = (schema: object) => ({ "application/json": { schema } });
@@ -25,6 +27,7 @@ const commonErrors = {
   "429": response("RateLimited"),
   "500": response("ServerError"),
   "503": response("Unavailable"),
+  "504": response("DeadlineExceeded"),
 };
 
 const tenantParameter = {
@@ -259,16 +262,8 @@ export const openApiDocument = {
           success: { const: false },
           error: { type: "string", description: "What went wrong, for people; never SQL or stack traces." },
           code: {
-            enum: [
-              "UNAUTHORIZED",
-              "FORBIDDEN",
-              "NOT_FOUND",
-              "VALIDATION_ERROR",
-              "ALREADY_EXISTS",
-              "RATE_LIMITED",
-              "UNAVAILABLE",
-              "SERVER_ERROR",
-            ],
+            description: "The ErrorInfo reason of the error registry (README, Errors).",
+            enum: Object.keys(REASONS),
           },
         },
       },
@@ -279,15 +274,20 @@ export const openApiDocument = {
       NotFound: errorResponse("No such dashboard in the caller's organization, or no such route (code NOT_FOUND)."),
       ValidationError: errorResponse("A field, parameter or the JSON body is invalid (code VALIDATION_ERROR)."),
       AlreadyExists: errorResponse("The tenant already has a dashboard (code ALREADY_EXISTS)."),
-      PayloadTooLarge: errorResponse("The body exceeds MAX_REQUEST_BYTES (code VALIDATION_ERROR)."),
+      PayloadTooLarge: errorResponse("The body exceeds MAX_REQUEST_BYTES (code MESSAGE_TOO_LARGE)."),
       RateLimited: errorResponse(
         "Over a rate limit (code RATE_LIMITED).",
         retryAfter("Seconds until a retry may succeed."),
       ),
       ServerError: errorResponse("An unexpected failure; the cause is logged, never sent (code SERVER_ERROR)."),
       Unavailable: errorResponse(
-        "The database is unreachable; retry (code UNAVAILABLE).",
+        "The database is unreachable (code UNAVAILABLE), the replica is shutting down (SHUTTING_DOWN) or holds as " +
+          "many request bytes as it may (OVERLOADED); retry.",
         retryAfter("Seconds until a retry may succeed."),
+      ),
+      DeadlineExceeded: errorResponse(
+        "The call took longer than its deadline (RPC_DEFAULT_TIMEOUT_SECONDS); whatever it had begun was rolled back " +
+          "(code DEADLINE_EXCEEDED).",
       ),
     },
   },

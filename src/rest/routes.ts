@@ -1,14 +1,14 @@
-import type { Caller } from "../auth/caller.js";
+import type { CallScope } from "../call/call-scope.js";
 import type { Dashboards } from "../service/dashboards.js";
 import { toDashboardJson } from "./dashboard-json.js";
 import { success, type RestResponse } from "./envelope.js";
 
 export interface RouteCall {
-  caller: Caller;
+  call: CallScope;
   /** Path parameters, percent-decoded. */
   params: Record<string, string>;
   query: URLSearchParams;
-  /** The JSON object body (read and parsed only by routes that take one). */
+  /** The JSON object body (read, bounded, and parsed only by routes that take one). */
   body: () => Promise<Record<string, unknown>>;
 }
 
@@ -35,9 +35,9 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       method: "POST",
       pattern: /^\/api\/v1\/dashboards\/iframe-token$/,
       rpc: "CreateIframeToken",
-      async handle({ caller, body }) {
+      async handle({ call, body }) {
         const b = await body();
-        const minted = await dashboards.mintIframeToken(caller, {
+        const minted = await dashboards.mintIframeToken(call, {
           tenantId: b.tenant_id as string,
           workspaceId: b.workspace_id as string,
           dashboardId: b.dashboard_id as string,
@@ -50,9 +50,9 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       method: "POST",
       pattern: /^\/api\/v1\/dashboards$/,
       rpc: "CreateDashboard",
-      async handle({ caller, body }) {
+      async handle({ call, body }) {
         const b = await body();
-        const created = await dashboards.create(caller, {
+        const created = await dashboards.create(call, {
           tenantId: b.tenant_id as string,
           workspaceId: b.workspace_id as string,
           name: b.name as string,
@@ -70,8 +70,8 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       pattern: /^\/api\/v1\/dashboards$/,
       rpc: "ListDashboards",
       fieldNames: { page_size: "limit" },
-      async handle({ caller, query }) {
-        const page = await dashboards.list(caller, {
+      async handle({ call, query }) {
+        const page = await dashboards.list(call, {
           pageSize: integerParam(query, "limit"),
           pageToken: "",
           skip: integerParam(query, "skip"),
@@ -86,16 +86,16 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       method: "GET",
       pattern: /^\/api\/v1\/dashboards\/(?<tenant_id>[^/]+)$/,
       rpc: "GetDashboard",
-      async handle({ caller, params }) {
-        return success(toDashboardJson(await dashboards.get(caller, { tenantId: params.tenant_id! })));
+      async handle({ call, params }) {
+        return success(toDashboardJson(await dashboards.get(call, { tenantId: params.tenant_id! })));
       },
     },
     {
       method: "DELETE",
       pattern: /^\/api\/v1\/dashboards\/(?<tenant_id>[^/]+)$/,
       rpc: "DeleteDashboard",
-      async handle({ caller, params }) {
-        await dashboards.delete(caller, { tenantId: params.tenant_id! });
+      async handle({ call, params }) {
+        await dashboards.delete(call, { tenantId: params.tenant_id! });
         return { status: 200, body: { success: true, message: "Dashboard deleted successfully" } };
       },
     },

@@ -1,4 +1,4 @@
-import type { Caller } from "../auth/caller.js";
+import type { CallScope } from "../call/call-scope.js";
 import { auditScope } from "../auth/policy.js";
 import type { AuditEventRecord, AuditStore } from "../store/audit-store.js";
 import type { PageTokenCodec } from "../tokens/page-token.js";
@@ -16,7 +16,7 @@ export interface AuditEventPage {
 export class AuditEvents {
   constructor(private readonly deps: { audit: AuditStore; pageTokens: PageTokenCodec }) {}
 
-  async list(caller: Caller, input: ListAuditEventsInput): Promise<AuditEventPage> {
+  async list({ caller, deadline }: CallScope, input: ListAuditEventsInput): Promise<AuditEventPage> {
     validate(listAuditEventsRules, input);
     const scope = auditScope(caller);
     // "audit" keeps a ListDashboards token from being replayed here, and the other way round.
@@ -29,8 +29,8 @@ export class AuditEvents {
       this.deps.pageTokens,
       scopeKey,
       input,
-      (page) => this.deps.audit.list(scope, page),
-      () => this.deps.audit.count(scope),
+      (page) => this.deps.audit.list(scope, page, deadline),
+      () => this.deps.audit.count(scope, deadline),
     );
     return { events, nextPageToken, totalSize };
   }

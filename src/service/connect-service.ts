@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { callerOf } from "../auth/context.js";
+import { callOf } from "../call/handler-context.js";
 import { DashboardSchema, type Dashboard } from "../../gen/dashboard/v1/dashboard_pb.js";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import type { DashboardRecord } from "../store/dashboard-store.js";
@@ -32,7 +32,7 @@ export function dashboardServiceImpl(
 ): ServiceImpl<typeof DashboardService> {
   return {
     async createDashboard(req, ctx) {
-      const created = await dashboards.create(callerOf(ctx), {
+      const created = await dashboards.create(callOf(ctx), {
         tenantId: req.tenantId,
         workspaceId: req.workspaceId,
         name: req.name,
@@ -43,10 +43,10 @@ export function dashboardServiceImpl(
       return { dashboard: toDashboardMessage(created) };
     },
     async getDashboard(req, ctx) {
-      return { dashboard: toDashboardMessage(await dashboards.get(callerOf(ctx), { tenantId: req.tenantId })) };
+      return { dashboard: toDashboardMessage(await dashboards.get(callOf(ctx), { tenantId: req.tenantId })) };
     },
     async listDashboards(req, ctx) {
-      const page = await dashboards.list(callerOf(ctx), {
+      const page = await dashboards.list(callOf(ctx), {
         pageSize: req.pageSize,
         pageToken: req.pageToken,
         skip: req.skip,
@@ -58,11 +58,11 @@ export function dashboardServiceImpl(
       };
     },
     async deleteDashboard(req, ctx) {
-      await dashboards.delete(callerOf(ctx), { tenantId: req.tenantId });
+      await dashboards.delete(callOf(ctx), { tenantId: req.tenantId });
       return {};
     },
     async createIframeToken(req, ctx) {
-      const minted = await dashboards.mintIframeToken(callerOf(ctx), {
+      const minted = await dashboards.mintIframeToken(callOf(ctx), {
         tenantId: req.tenantId,
         workspaceId: req.workspaceId,
         dashboardId: req.dashboardId,
@@ -78,17 +78,17 @@ export function dashboardServiceImpl(
       };
     },
     async verifyIframeToken(req, ctx) {
-      return { claims: claimsMessage(await embed.iframeTokens.verify(callerOf(ctx), { token: req.token })) };
+      return { claims: claimsMessage(await embed.iframeTokens.verify(callOf(ctx), { token: req.token })) };
     },
     async revokeIframeTokens(req, ctx) {
-      const revoked = await embed.iframeTokens.revoke(callerOf(ctx), {
+      const revoked = await embed.iframeTokens.revoke(callOf(ctx), {
         tenantId: req.tenantId,
         target: revokeTarget(req.target),
       });
       return { revokedBefore: revoked.issuedNotAfter && timestampFromDate(revoked.issuedNotAfter) };
     },
     async rotateSigningKey(_req, ctx) {
-      const rotation = await embed.signingKeys.rotate(callerOf(ctx));
+      const rotation = await embed.signingKeys.rotate(callOf(ctx));
       return {
         keyId: rotation.kid,
         retiredKeyId: rotation.retired?.kid ?? "",
@@ -96,7 +96,7 @@ export function dashboardServiceImpl(
       };
     },
     async listAuditEvents(req, ctx) {
-      const page = await embed.auditEvents.list(callerOf(ctx), {
+      const page = await embed.auditEvents.list(callOf(ctx), {
         pageSize: req.pageSize,
         pageToken: req.pageToken,
         skip: req.skip,

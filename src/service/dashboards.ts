@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import type { Caller } from "../auth/caller.js";
+import type { CallScope } from "../call/call-scope.js";
 import { assertMayUseTenant, listScope } from "../auth/policy.js";
 import type { EmbedConfig } from "../config/config.js";
 import { invalidArgument, notFound } from "../errors/service-error.js";
@@ -77,7 +78,7 @@ export class Dashboards {
     this.now = deps.now ?? Date.now;
   }
 
-  async create(caller: Caller, input: CreateEmbeddableDashboardInput): Promise<DashboardRecord> {
+  async create({ caller, deadline }: CallScope, input: CreateEmbeddableDashboardInput): Promise<DashboardRecord> {
     validate(createEmbeddableDashboardRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const id = uuidv7();
@@ -113,20 +114,20 @@ export class Dashboards {
       });
       if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
       return created;
-    });
+    }, deadline);
     this.deps.store.forget(caller.organizationId, input.tenantId);
     return created;
   }
 
-  async get(caller: Caller, input: TenantInput): Promise<DashboardRecord> {
+  async get({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
-    const found = await this.deps.store.findByTenant(caller.organizationId, input.tenantId);
+    const found = await this.deps.store.findByTenant(caller.organizationId, input.tenantId, deadline);
     if (!found) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
     return found;
   }
 
-  async list(caller: Caller, input: ListDashboardsInput): Promise<DashboardPage> {
+  async list({ caller, deadline }: CallScope, input: ListDashboardsInput): Promise<DashboardPage> {
     validate(listDashboardsRules, input);
     const scope = listScope(caller);
     const scopeKey = JSON.stringify([scope.organizationId, caller.subject, scope.tenantIds ?? "*"]);
@@ -134,13 +135,13 @@ export class Dashboards {
       this.deps.pageTokens,
       scopeKey,
       input,
-      (page) => this.deps.store.list(scope, page),
-      () => this.deps.store.count(scope),
+      (page) => this.deps.store.list(scope, page, deadline),
+      () => this.deps.store.count(scope, deadline),
     );
     return { dashboards: items, nextPageToken, totalSize };
   }
 
-  async delete(caller: Caller, input: TenantInput): Promise<DashboardRecord> {
+  async delete({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const now = this.now();
@@ -164,12 +165,12 @@ export class Dashboards {
         dashboardId: deleted.id,
       });
       return deleted;
-    });
+    }, deadline);
     this.deps.store.forget(caller.organizationId, input.tenantId);
     return deleted;
   }
 
-  async mintIframeToken(caller: Caller, input: MintIframeTokenInput): Promise<IframeToken> {
+  async mintIframeToken({ caller, deadline }: CallScope, input: MintIframeTokenInput): Promise<IframeToken> {
     const violations = [
       ...violationsOf(mintIframeTokenRules, input),
       ...filterViolations(input.filters ?? [], this.deps.embed.filterFields),
@@ -186,7 +187,7 @@ export class Dashboards {
         { field: "valid_until", description: `must be at most ${this.deps.embed.maxTtlSeconds} seconds from now` },
       ]);
     }
-    const dashboard = await this.deps.store.findByTenant(caller.organizationId, input.tenantId);
+    const dashboard = await this.deps.store.findByTenant(caller.organizationId, input.tenantId, deadline);
     // One answer for "no dashboard" and "not this tenant's or workspace's": nothing about other rows leaks.
     if (!dashboard || dashboard.id !== input.dashboardId || dashboard.workspaceId !== input.workspaceId) {
       throw notFound(
@@ -209,6 +210,8 @@ export class Dashboards {
       tenantFilter(dashboard.tenantId),
       ...(input.filters ?? []).map((f) => ({ field: f.field, operator: f.operator!, values: [...f.values] })),
     ];
+    // Nothing is signed, nor audited, for a caller that has already gone.
+    deadline.throwIfDone();
     const signed = await this.deps.signer.sign(
       {
         organizationId: caller.organizationId,
@@ -223,18 +226,21 @@ export class Dashboards {
       expiresAt,
     );
     // A token that cannot be audited is not handed out; concurrent mints share one commit.
-    await this.deps.mintAudit.add({
-      id: uuidv7(),
-      organizationId: caller.organizationId,
-      action: "IFRAME_TOKEN_MINTED",
-      actor: caller.subject,
-      tenantId: dashboard.tenantId,
-      dashboardId: dashboard.id,
-      tokenId: signed.jti,
-      tokenExpiresAt: new Date(expiresAt * 1000),
-      tokenLifetimeSeconds: expiresAt - issuedAt,
-      details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
-    });
+    await this.deps.mintAudit.add(
+      {
+        id: uuidv7(),
+        organizationId: caller.organizationId,
+        action: "IFRAME_TOKEN_MINTED",
+        actor: caller.subject,
+        tenantId: dashboard.tenantId,
+        dashboardId: dashboard.id,
+        tokenId: signed.jti,
+        tokenExpiresAt: new Date(expiresAt * 1000),
+        tokenLifetimeSeconds: expiresAt - issuedAt,
+        details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
+      },
+      deadline,
+    );
     return { token: signed.token, dashboardId: dashboard.id, jti: signed.jti, expiresAt };
   }
 }

@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from "uuid";
-import type { Caller } from "../auth/caller.js";
+import type { CallScope } from "../call/call-scope.js";
 import { assertMayUseTenant, mayVerifyIframeToken } from "../auth/policy.js";
 import type { EmbedConfig } from "../config/config.js";
 import { notFound, ServiceError } from "../errors/service-error.js";
@@ -45,13 +45,19 @@ export class IframeTokens {
    * revocation and whether the dashboard still exists. TOKEN_EXPIRED tells an
    * embed to refresh; TOKEN_REVOKED and TOKEN_INVALID that it must not.
    */
-  async verify(caller: Caller, input: VerifyIframeTokenInput): Promise<VerifiedEmbedToken> {
+  async verify({ caller, deadline }: CallScope, input: VerifyIframeTokenInput): Promise<VerifiedEmbedToken> {
     validate(verifyIframeTokenRules, input);
     const token = await this.deps.verify(input.token);
     if (!mayVerifyIframeToken(caller, token.organizationId)) {
       throw new ServiceError("TOKEN_INVALID", "the token is not a valid iframe token");
     }
-    const state = await this.deps.revocations.state(token.organizationId, token.tenantId, token.dashboardId, token.jti);
+    const state = await this.deps.revocations.state(
+      token.organizationId,
+      token.tenantId,
+      token.dashboardId,
+      token.jti,
+      deadline,
+    );
     if (state.tokenRevoked) throw new ServiceError("TOKEN_REVOKED", "the token has been revoked");
     if (state.issuedNotAfter && token.mintedAtMs <= state.issuedNotAfter.getTime()) {
       throw new ServiceError(
@@ -64,7 +70,7 @@ export class IframeTokens {
   }
 
   /** Revokes one token, a dashboard's tokens or a tenant's tokens (the last two: everything minted until now). */
-  async revoke(caller: Caller, input: RevokeIframeTokensInput): Promise<Revocation> {
+  async revoke({ caller, deadline }: CallScope, input: RevokeIframeTokensInput): Promise<Revocation> {
     validate(revokeIframeTokensRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const target = input.target!;
@@ -107,6 +113,6 @@ export class IframeTokens {
       });
       await tx.revocations.purgeExpired(new Date(now));
       return revocation;
-    });
+    }, deadline);
   }
 }

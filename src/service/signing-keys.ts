@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from "uuid";
-import type { Caller } from "../auth/caller.js";
+import type { CallScope } from "../call/call-scope.js";
 import { assertMayRotateSigningKeys } from "../auth/policy.js";
 import { systemClock, type Clock } from "../clock.js";
 import type { EmbedConfig } from "../config/config.js";
@@ -24,7 +24,7 @@ export class SigningKeys {
     },
   ) {}
 
-  async rotate(caller: Caller): Promise<Rotation> {
+  async rotate({ caller, deadline }: CallScope): Promise<Rotation> {
     assertMayRotateSigningKeys(caller);
     if (this.deps.keys.isConfiguredByEnvironment) {
       throw new ServiceError(
@@ -55,7 +55,7 @@ export class SigningKeys {
         },
       });
       return { kid: activated, retired };
-    });
+    }, deadline);
     // This replica signs with the new key at once; the others within KEY_REFRESH_MS.
     this.deps.keys.invalidate();
     return rotation;

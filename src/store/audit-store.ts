@@ -1,3 +1,4 @@
+import type { Deadline } from "../call/deadline.js";
 import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
 import type { Sql } from "./sql.js";
 
@@ -115,11 +116,11 @@ export class AuditStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async list(scope: Scope, page: KeysetPosition): Promise<AuditEventRecord[]> {
-    return (await scopedPage<Row>(this.sql, "audit_events", COLUMNS, scope, page)).map(toRecord);
+  async list(scope: Scope, page: KeysetPosition, deadline?: Deadline): Promise<AuditEventRecord[]> {
+    return (await scopedPage<Row>(this.sql, "audit_events", COLUMNS, scope, page, deadline)).map(toRecord);
   }
 
-  count(scope: Scope): Promise<number> {
-    return scopedCount(this.sql, "audit_events", scope);
+  count(scope: Scope, deadline?: Deadline): Promise<number> {
+    return scopedCount(this.sql, "audit_events", scope, deadline);
   }
 }

@@ -1,3 +1,4 @@
+import type { Deadline } from "../call/deadline.js";
 import { alreadyExists } from "../errors/service-error.js";
 import { changeNotice, DASHBOARD_CHANGES_CHANNEL, type DashboardCache } from "./dashboard-cache.js";
 import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
@@ -91,11 +92,16 @@ export class DashboardStore {
     }
   }
 
-  async findByTenant(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {
+  async findByTenant(
+    organizationId: string,
+    tenantId: string,
+    deadline?: Deadline,
+  ): Promise<DashboardRecord | undefined> {
     const load = async () => {
       const { rows } = await this.sql.query<Row>(
         `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2`,
         [organizationId, tenantId],
+        deadline,
       );
       return rows[0] && toRecord(rows[0]);
     };
@@ -111,11 +117,11 @@ export class DashboardStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async list(scope: Scope, page: KeysetPosition): Promise<DashboardRecord[]> {
-    return (await scopedPage<Row>(this.sql, "dashboards", COLUMNS, scope, page)).map(toRecord);
+  async list(scope: Scope, page: KeysetPosition, deadline?: Deadline): Promise<DashboardRecord[]> {
+    return (await scopedPage<Row>(this.sql, "dashboards", COLUMNS, scope, page, deadline)).map(toRecord);
   }
 
-  count(scope: Scope): Promise<number> {
-    return scopedCount(this.sql, "dashboards", scope);
+  count(scope: Scope, deadline?: Deadline): Promise<number> {
+    return scopedCount(this.sql, "dashboards", scope, deadline);
   }
 }

@@ -1,7 +1,8 @@
 /** `npm run migrate`: applies pending migrations to the configured database and exits. */
 import { loadConfig } from "../config/config.js";
 import { migrate } from "./migrate.js";
-import { embeddedSql, postgresSql } from "./sql.js";
+import { embeddedSql } from "./embedded-sql.js";
+import { postgresSql } from "./postgres-sql.js";
 
 const config = loadConfig(process.env);
 const sql =

@@ -1,3 +1,4 @@
+import type { Deadline } from "../call/deadline.js";
 import type { Sql } from "./sql.js";
 
 /** What a verification needs to know about one token, read in one round trip. */
@@ -45,7 +46,13 @@ export class RevocationStore {
     );
   }
 
-  async state(organizationId: string, tenantId: string, dashboardId: string, jti: string): Promise<RevocationState> {
+  async state(
+    organizationId: string,
+    tenantId: string,
+    dashboardId: string,
+    jti: string,
+    deadline?: Deadline,
+  ): Promise<RevocationState> {
     const { rows } = await this.sql.query<{
       token_revoked: boolean;
       issued_not_after: Date | null;
@@ -58,6 +65,7 @@ export class RevocationStore {
          EXISTS (SELECT 1 FROM dashboards
            WHERE organization_id = $1 AND tenant_id = $2 AND id::text = $3) AS dashboard_exists`,
       [organizationId, tenantId, dashboardId, jti],
+      deadline,
     );
     const r = rows[0]!;
     return {

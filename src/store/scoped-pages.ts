@@ -1,3 +1,4 @@
+import type { Deadline } from "../call/deadline.js";
 import type { Sql } from "./sql.js";
 
 /** Which rows a list may see: one organization, optionally narrowed to some tenants. */
@@ -26,6 +27,7 @@ export async function scopedPage<Row>(
   columns: string,
   scope: Scope,
   page: KeysetPosition,
+  deadline?: Deadline,
 ): Promise<Row[]> {
   const { rows } = await sql.query<Row>(
     `SELECT ${columns} FROM ${table}
@@ -35,15 +37,17 @@ export async function scopedPage<Row>(
      ORDER BY id
      LIMIT $4 OFFSET $5`,
     [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
+    deadline,
   );
   return rows;
 }
 
-export async function scopedCount(sql: Sql, table: string, scope: Scope): Promise<number> {
+export async function scopedCount(sql: Sql, table: string, scope: Scope, deadline?: Deadline): Promise<number> {
   const { rows } = await sql.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM ${table}
      WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
     [scope.organizationId, scope.tenantIds ?? null],
+    deadline,
   );
   return Number(rows[0]?.n ?? 0);
 }

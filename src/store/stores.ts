@@ -3,6 +3,7 @@ import { CreateRequestStore } from "./create-request-store.js";
 import { DashboardStore } from "./dashboard-store.js";
 import { RevocationStore } from "./revocation-store.js";
 import { SigningKeyStore } from "./signing-key-store.js";
+import type { Deadline } from "../call/deadline.js";
 import type { Sql } from "./sql.js";
 
 /** Every store, bound to one connection or transaction. */
@@ -14,8 +15,11 @@ export interface Stores {
   createRequests: CreateRequestStore;
 }
 
-/** Runs fn with stores bound to one transaction, so a change and its audit row commit (or fail) together. */
-export type InTransaction = <T>(fn: (stores: Stores) => Promise<T>) => Promise<T>;
+/**
+ * Runs fn with stores bound to one transaction, so a change and its audit row commit (or fail) together;
+ * never committed once the deadline has passed.
+ */
+export type InTransaction = <T>(fn: (stores: Stores) => Promise<T>, deadline?: Deadline) => Promise<T>;
 
 export function storesOn(sql: Sql): Stores {
   return {
@@ -28,5 +32,5 @@ export function storesOn(sql: Sql): Stores {
 }
 
 export function inTransaction(sql: Sql): InTransaction {
-  return (fn) => sql.transaction((tx) => fn(storesOn(tx)));
+  return (fn, deadline) => sql.transaction((tx) => fn(storesOn(tx)), deadline);
 }

@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
-import type { Logger } from "pino";
-import type { PlainRoute } from "../server/http-handler.js";
+import { writeHead } from "../edge/http-types.js";
+import { plainRoute } from "../edge/plain-route.js";
+import type { HttpRoute } from "../edge/routes.js";
+import { ServiceError } from "../errors/service-error.js";
 import { KEY_REFRESH_MS, type KeyRing } from "./key-ring.js";
 
 export const JWKS_PATH = "/.well-known/jwks.json";
@@ -18,17 +20,16 @@ const MAX_AGE_SECONDS = 300;
  * each with kid, alg and use; never private material. Unauthenticated, like
  * every JWKS, with an ETag so a polling renderer gets 304s.
  */
-export function jwksRoute(keys: KeyRing, log: Logger): PlainRoute {
-  return (req, res) => {
-    const path = (req.url ?? "").split("?", 1)[0];
-    if (path !== JWKS_PATH) return false;
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { allow: "GET, HEAD", "content-type": "application/json" });
-      res.end(JSON.stringify({ code: "method_not_allowed", message: "use GET" }));
-      return true;
-    }
-    keys.published().then(
-      (published) => {
+export function jwksRoute(keys: KeyRing): { path: string; route: HttpRoute } {
+  return {
+    path: JWKS_PATH,
+    route: plainRoute({
+      name: `GET ${JWKS_PATH}`,
+      methods: ["GET", "HEAD"],
+      async serve(x) {
+        const published = await keys.published().catch((err: unknown) => {
+          throw new ServiceError("UNAVAILABLE", "signing keys are unavailable; retry", { cause: err });
+        });
         const body = JSON.stringify({ keys: published });
         const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 27)}"`;
         const headers = {
@@ -36,21 +37,15 @@ export function jwksRoute(keys: KeyRing, log: Logger): PlainRoute {
           "cache-control": `public, max-age=${MAX_AGE_SECONDS}, stale-while-revalidate=${Math.ceil(KEY_REFRESH_MS / 1000)}`,
           etag,
         };
-        if (req.headers["if-none-match"] === etag) {
-          res.writeHead(304, headers);
-          res.end();
+        if (x.req.headers["if-none-match"] === etag) {
+          writeHead(x.res, 304, headers);
+          x.res.end();
           return;
         }
-        res.writeHead(200, { ...headers, "content-length": Buffer.byteLength(body) });
-        if (req.method === "HEAD") res.end();
-        else res.end(body);
+        writeHead(x.res, 200, { ...headers, "content-length": String(Buffer.byteLength(body)) });
+        if (x.req.method === "HEAD") x.res.end();
+        else x.res.end(body);
       },
-      (err: unknown) => {
-        log.error({ err }, "cannot read the iframe-token signing keys for the JWKS");
-        res.writeHead(503, { "content-type": "application/json", "retry-after": "1", "cache-control": "no-store" });
-        res.end(JSON.stringify({ code: "unavailable", message: "signing keys are unavailable; retry" }));
-      },
-    );
-    return true;
+    }),
   };
 }

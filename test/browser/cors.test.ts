@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS } from "../../src/server/cors.js";
+import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS } from "../../src/edge/cors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { callerToken } from "../helpers/tokens.js";
 

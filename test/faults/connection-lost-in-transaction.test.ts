@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { postgresSql } from "../../src/store/sql.js";
+import { postgresSql } from "../../src/store/postgres-sql.js";
 import { isTransientDatabaseError } from "../../src/store/transient-errors.js";
 import { createTestDatabase, queryDatabase, type TestDatabase } from "../helpers/postgres.js";
 
@@ -35,7 +35,9 @@ describe("a pooled connection lost in the middle of a transaction", () => {
           (err: unknown) => err,
         );
       expect(failure, "the transaction must fail").toBeDefined();
-      expect(isTransientDatabaseError(failure)).toBe(true);
+      // Shaped where it arose: the caller sees a retryable UNAVAILABLE, the lost connection as its cause.
+      expect(failure).toMatchObject({ reason: "UNAVAILABLE" });
+      expect(isTransientDatabaseError((failure as Error).cause)).toBe(true);
       expect((await sql.query<{ one: number }>("SELECT 1 AS one")).rows).toEqual([{ one: 1 }]);
     } finally {
       await sql.close();

@@ -81,7 +81,7 @@ describe("broken gRPC framing", () => {
   it("a length prefix larger than the body is INVALID_ARGUMENT with an ErrorInfo", async () => {
     const r = await rawGrpc(frame(Buffer.from([0x0a, 0x01, 0x41]), 0, 1000));
     expect(r.status).toBe(3);
-    expect(r.reason).toBe("VALIDATION_ERROR");
+    expect(r.reason).toBe("MALFORMED_REQUEST");
     await stillServes();
   });
 
@@ -89,7 +89,7 @@ describe("broken gRPC framing", () => {
     expect((await rawGrpc(Buffer.from([0, 0, 0]))).reason).toBeDefined();
     const garbage = await rawGrpc(frame(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff])));
     expect(garbage.status).toBe(3);
-    expect(garbage.reason).toBe("VALIDATION_ERROR");
+    expect(garbage.reason).toBe("MALFORMED_REQUEST");
     await stillServes();
   });
 
@@ -124,7 +124,7 @@ describe("broken gRPC framing", () => {
     const details = /grpc-status-details-bin: ?(\S+)/.exec(trailer)?.[1];
     expect(details).toBeDefined();
     const status = fromBinary(StatusSchema, Buffer.from(details!, "base64"));
-    expect((anyUnpack(status.details[0]!, registry) as unknown as { reason: string }).reason).toBe("VALIDATION_ERROR");
+    expect((anyUnpack(status.details[0]!, registry) as unknown as { reason: string }).reason).toBe("MALFORMED_REQUEST");
   });
 });
 

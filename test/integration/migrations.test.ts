@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, readMigrations } from "../../src/store/migrate.js";
-import { postgresSql } from "../../src/store/sql.js";
+import { postgresSql } from "../../src/store/postgres-sql.js";
 import { createTestDatabase, queryDatabase, type TestDatabase } from "../helpers/postgres.js";
 
 let db: TestDatabase;

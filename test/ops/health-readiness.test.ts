@@ -6,7 +6,7 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/h
 import type { ReadinessReport } from "../../src/ops/health.js";
 import { readMigrations, migrate } from "../../src/store/migrate.js";
 import { databaseReadiness } from "../../src/store/readiness.js";
-import { postgresSql } from "../../src/store/sql.js";
+import { postgresSql } from "../../src/store/postgres-sql.js";
 import { match } from "../helpers/matchers.js";
 import { createTestDatabase } from "../helpers/postgres.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";

@@ -142,12 +142,12 @@ describe("metrics", () => {
       const line = text.split("\n").find((l) => l.startsWith(`${series} `));
       return line === undefined ? undefined : Number(line.slice(series.length + 1));
     };
-    const m = (name: string, code: string) =>
-      `dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/${name}",code="${code}",protocol="connect"}`;
+    const m = (name: string, code: string, reason = "") =>
+      `dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/${name}",code="${code}",protocol="connect",reason="${reason}"}`;
     expect(value(m("CreateDashboard", "OK"))).toBeGreaterThanOrEqual(2);
     expect(value(m("CreateIframeToken", "OK"))).toBe(2);
-    expect(value(m("CreateIframeToken", "RESOURCE_EXHAUSTED"))).toBe(1);
-    expect(value(m("ListDashboards", "UNAUTHENTICATED"))).toBe(1);
+    expect(value(m("CreateIframeToken", "RESOURCE_EXHAUSTED", "RATE_LIMITED"))).toBe(1);
+    expect(value(m("ListDashboards", "UNAUTHENTICATED", "UNAUTHORIZED"))).toBe(1);
     expect(value("dashboard_iframe_tokens_minted_total")).toBe(2);
     expect(value('dashboard_rate_limit_refusals_total{method="CreateIframeToken"}')).toBe(1);
     expect(
@@ -195,10 +195,10 @@ describe("REST calls", () => {
 
     const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
     expect(text).toContain(
-      'dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="OK",protocol="rest"} 1',
+      'dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="OK",protocol="rest",reason=""} 1',
     );
     expect(text).toContain(
-      'dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="NOT_FOUND",protocol="rest"} 1',
+      'dashboard_rpc_calls_total{method="dashboard.v1.DashboardService/GetDashboard",code="NOT_FOUND",protocol="rest",reason="NOT_FOUND"} 1',
     );
     expect(text).not.toContain(token);
   });

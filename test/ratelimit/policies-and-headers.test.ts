@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config/config.js";
-import { rateLimitHeaders, rateLimited, tighterOf } from "../../src/ratelimit/headers.js";
+import { rateLimitHeaders } from "../../src/edge/rate-limit-headers.js";
+import { rateLimited, tighterOf } from "../../src/ratelimit/headers.js";
 import { callerKeyOf, callerPolicyOf, organizationKeyOf, policiesFrom } from "../../src/ratelimit/policies.js";
 import { reconnectDelayMs } from "../../src/ratelimit/redis-link.js";
 import type { Caller } from "../../src/auth/caller.js";
@@ -52,7 +53,7 @@ describe("rate-limit headers", () => {
   const outcome = { policy: "iframe-token", limit: 10, remaining: 3, resetMs: 41_200, windowSeconds: 60 };
 
   it("gives the draft's fields on a permitted call, with the reset rounded up to whole seconds", () => {
-    expect(rateLimitHeaders(outcome)).toEqual({
+    expect(rateLimitHeaders(outcome, false)).toEqual({
       "ratelimit-limit": "10",
       "ratelimit-remaining": "3",
       "ratelimit-reset": "42",
@@ -65,12 +66,12 @@ describe("rate-limit headers", () => {
     expect(rateLimitHeaders({ ...outcome, remaining: 0, resetMs: 0 }, true)["retry-after"]).toBe("1");
   });
 
-  it("builds the RATE_LIMITED error with the policy, the delay and the headers", () => {
+  it("builds the RATE_LIMITED error with the policy, the delay and the typed outcome (no headers: the edge derives them)", () => {
     const err = rateLimited({ ...outcome, remaining: 0 });
     expect(err.reason).toBe("RATE_LIMITED");
     expect(err.details.metadata).toEqual({ policy: "iframe-token" });
     expect(err.details.retryAfterMs).toBe(41_200);
-    expect(err.details.headers).toMatchObject({ "retry-after": "42", "ratelimit-remaining": "0" });
+    expect(err.outcome).toEqual({ ...outcome, remaining: 0 });
   });
 
   it("reports the budget closer to refusing", () => {

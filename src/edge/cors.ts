@@ -1,0 +1,76 @@
+import { cors as connectCors } from "@connectrpc/connect";
+import { writeHead, type HttpRequest, type HttpResponse } from "./http-types.js";
+
+/** What browsers may send: Connect's and gRPC-Web's request headers, plus our bearer token. */
+export const CORS_ALLOWED_HEADERS = [...connectCors.allowedHeaders, "authorization"];
+
+/** Connect uses POST and GET (NO_SIDE_EFFECTS reads); the REST routes add DELETE. */
+export const CORS_ALLOWED_METHODS = [...connectCors.allowedMethods, "DELETE"];
+
+/**
+ * What browser code may read: the Connect/gRPC-Web status and error headers,
+ * and what a client needs to back off or follow up (retry-after, the IETF
+ * draft's rate-limit headers, REST's Location, the request id).
+ */
+export const CORS_EXPOSED_HEADERS = [
+  ...connectCors.exposedHeaders,
+  "retry-after",
+  "ratelimit",
+  "ratelimit-policy",
+  "ratelimit-limit",
+  "ratelimit-remaining",
+  "ratelimit-reset",
+  "location",
+  "x-request-id",
+];
+
+/** Browsers cap this (Chromium at 2 hours); it spares a preflight per call. */
+const PREFLIGHT_MAX_AGE_SECONDS = 7200;
+
+export interface CorsOptions {
+  /** Exact origins (scheme://host[:port]); empty allows none. */
+  allowedOrigins: readonly string[];
+}
+
+export type Cors = (req: HttpRequest, res: HttpResponse) => "preflight-answered" | "go-on";
+
+/**
+ * CORS for the routes browsers call (the API's RPCs and the REST routes). A
+ * preflight is answered here, before authentication (browsers never send
+ * credentials on it); an actual request from an allowed origin gets the
+ * headers that let the page read the answer. A disallowed origin gets no CORS
+ * headers, so the browser refuses to hand the answer to the page;
+ * non-browser clients are unaffected.
+ */
+export function createCors(options: CorsOptions): Cors {
+  const allowed = new Set(options.allowedOrigins);
+  return (req, res) => {
+    const origin = req.headers.origin;
+    // Answers differ by Origin, so caches (Connect GET makes reads cacheable) must key on it, even when it is absent.
+    res.setHeader("vary", "Origin");
+    if (origin === undefined) return "go-on";
+    const isAllowed = allowed.has(origin);
+    if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
+      if (!isAllowed) {
+        writeHead(res, 403, { "content-length": "0" });
+        res.end();
+        return "preflight-answered";
+      }
+      writeHead(res, 204, {
+        "access-control-allow-origin": origin,
+        "access-control-allow-methods": CORS_ALLOWED_METHODS.join(", "),
+        "access-control-allow-headers": CORS_ALLOWED_HEADERS.join(", "),
+        "access-control-max-age": String(PREFLIGHT_MAX_AGE_SECONDS),
+        vary: "Origin, Access-Control-Request-Method, Access-Control-Request-Headers",
+      });
+      res.end();
+      return "preflight-answered";
+    }
+    // Set before the answer is written; Node merges these with the headers the answer writes.
+    if (isAllowed) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("access-control-expose-headers", CORS_EXPOSED_HEADERS.join(", "));
+    }
+    return "go-on";
+  };
+}

@@ -1,0 +1,1 @@
+export type { ListenerLimits } from "../config/config.js";

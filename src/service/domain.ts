@@ -1,0 +1,70 @@
+import type { Clock } from "../clock.js";
+import type { Config } from "../config/config.js";
+import type { Logger } from "../log/logger.js";
+import { AuditStore, type NewAuditEvent } from "../store/audit-store.js";
+import { DashboardCache } from "../store/dashboard-cache.js";
+import { followDashboardChanges } from "../store/dashboard-changes.js";
+import { DashboardStore } from "../store/dashboard-store.js";
+import { GroupCommit } from "../store/group-commit.js";
+import { RevocationStore } from "../store/revocation-store.js";
+import { sharedSecret } from "../store/secret-store.js";
+import { SigningKeyStore } from "../store/signing-key-store.js";
+import type { Notifications, Sql, Unlisten } from "../store/sql.js";
+import { inTransaction } from "../store/stores.js";
+import { createEmbedSigner } from "../tokens/embed-signer.js";
+import { createEmbedVerifier } from "../tokens/embed-verifier.js";
+import { KeyRing } from "../tokens/key-ring.js";
+import { PageTokenCodec } from "../tokens/page-token.js";
+import { AuditEvents } from "./audit-events.js";
+import { Dashboards } from "./dashboards.js";
+import type { EmbedServices } from "./embed-services.js";
+import { IframeTokens } from "./iframe-tokens.js";
+import { SigningKeys } from "./signing-keys.js";
+
+export interface Domain {
+  dashboards: Dashboards;
+  embed: EmbedServices;
+  signingKeys: KeyRing;
+  /** Stops following other replicas' changes. */
+  close: Unlisten;
+}
+
+/** The domain operations and what they stand on: stores, caches, keys. */
+export async function createDomain(
+  config: Config,
+  sql: Sql & Notifications,
+  clock: Clock,
+  log: Logger,
+): Promise<Domain> {
+  const signingKeys = await KeyRing.open(new SigningKeyStore(sql), {
+    configuredKeyJwk: config.embed.signingKeyJwk,
+    now: clock,
+  });
+  const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
+  const transaction = inTransaction(sql);
+  // Page views read the same dashboards over and over: every replica caches them and forgets one the
+  // moment any replica changes it.
+  const dashboardCache = new DashboardCache(undefined, undefined, clock);
+  const close = await followDashboardChanges(sql, dashboardCache, log);
+  const dashboards = new Dashboards({
+    store: new DashboardStore(sql, dashboardCache),
+    signer: createEmbedSigner(config.embed, signingKeys),
+    pageTokens,
+    embed: config.embed,
+    transaction,
+    mintAudit: new GroupCommit<NewAuditEvent>((events) => new AuditStore(sql).recordMany(events)),
+    now: clock,
+  });
+  const embed: EmbedServices = {
+    iframeTokens: new IframeTokens({
+      verify: createEmbedVerifier(config.embed, signingKeys, clock),
+      revocations: new RevocationStore(sql),
+      transaction,
+      embed: config.embed,
+      now: clock,
+    }),
+    signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed, now: clock }),
+    auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
+  };
+  return { dashboards, embed, signingKeys, close };
+}

@@ -1,0 +1,167 @@
+import pg from "pg";
+import type { Deadline } from "../call/deadline.js";
+import { shapeDatabaseError } from "./database-errors.js";
+import { listenOnDedicatedClient } from "./listen.js";
+import { sendCancelRequest } from "./pg-cancel.js";
+import type { Notifications, Sql } from "./sql.js";
+
+type Result<Row> = { rows: Row[]; rowCount: number };
+
+/** PostgreSQL through a pg pool, with deadlines carried to the server (see Sql). */
+export function postgresSql(url: string, poolMax: number): Sql & Notifications & { pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolMax,
+    // Fail a request quickly rather than queue forever when the database is unreachable.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    // The ceiling for any statement; a call's own deadline is usually shorter and cuts it first.
+    statement_timeout: 10_000,
+    application_name: "dashboard-service",
+  });
+  // An idle client losing its connection (database restart) must not crash the process; the pool replaces it.
+  pool.on("error", () => {});
+
+  return {
+    pool,
+    async query<Row>(text: string, params?: unknown[], deadline?: Deadline): Promise<Result<Row>> {
+      if (!deadline) {
+        try {
+          const result = await pool.query(text, params);
+          return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+        } catch (err) {
+          throw shapeDatabaseError(err, undefined);
+        }
+      }
+      const lease = await checkout(pool, deadline);
+      try {
+        return await lease.run<Row>(text, params);
+      } finally {
+        lease.release();
+      }
+    },
+    async exec(script) {
+      try {
+        await pool.query(script);
+      } catch (err) {
+        throw shapeDatabaseError(err, undefined);
+      }
+    },
+    async transaction(fn, deadline) {
+      const lease = await checkout(pool, deadline);
+      try {
+        // The statement timeout is the call's remaining time, so a statement that waits (on a lock, on I/O)
+        // is cut by the server itself when the caller stops waiting, and set in the same round trip as BEGIN.
+        const remaining = deadline?.remainingMs();
+        await lease.run(
+          remaining === undefined
+            ? "BEGIN"
+            : `BEGIN; SET LOCAL statement_timeout = ${Math.max(1, Math.ceil(remaining))}`,
+        );
+        const value = await fn(lease.sql);
+        // A write whose deadline passed before commit is rolled back, never committed late.
+        deadline?.throwIfDone();
+        await lease.run("COMMIT");
+        return value;
+      } catch (err) {
+        await lease.rollback();
+        throw shapeDatabaseError(err, deadline);
+      } finally {
+        lease.release();
+      }
+    },
+    close: () => pool.end(),
+    listen: (channel, onPayload, onListening) => listenOnDedicatedClient(url, channel, onPayload, onListening),
+  };
+}
+
+interface Lease {
+  /** The leased connection as an Sql, for a transaction's statements (nested transactions join it). */
+  sql: Sql;
+  run<Row>(text: string, params?: unknown[]): Promise<Result<Row>>;
+  rollback(): Promise<void>;
+  release(): void;
+}
+
+/**
+ * A pooled connection for one call. While its deadline is pending a statement
+ * running on it is cancelled when the deadline passes or the client leaves;
+ * a connection that was sent a cancel is discarded, never reused (the cancel
+ * could otherwise still land on the next caller's statement).
+ */
+async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<Lease> {
+  deadline?.throwIfDone();
+  let client: pg.PoolClient;
+  try {
+    client = await (deadline ? raceDeadline(pool.connect(), deadline) : pool.connect());
+  } catch (err) {
+    throw shapeDatabaseError(err, deadline);
+  }
+  // pg-pool drops its own 'error' listener while a client is checked out, so a connection lost
+  // between two statements (PostgreSQL restarting: FATAL 57P01) would be an unhandled 'error'
+  // event that kills the process. Caught here, the next statement fails (UNAVAILABLE) instead
+  // and the client is discarded.
+  let broken = false;
+  const onLost = () => {
+    broken = true;
+  };
+  client.on("error", onLost);
+  let canceled = false;
+  const onAbort = () => {
+    canceled = true;
+    sendCancelRequest(client);
+  };
+  deadline?.signal.addEventListener("abort", onAbort);
+  const run = async <Row>(text: string, params?: unknown[]): Promise<Result<Row>> => {
+    deadline?.throwIfDone();
+    try {
+      const result = await client.query(text, params);
+      return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
+    } catch (err) {
+      throw shapeDatabaseError(err, deadline);
+    }
+  };
+  const sql: Sql = {
+    query: (text, params) => run(text, params),
+    exec: async (script) => {
+      await run(script);
+    },
+    transaction: (fn) => fn(sql),
+    close: () => Promise.resolve(),
+  };
+  return {
+    sql,
+    run,
+    async rollback() {
+      try {
+        await client.query("ROLLBACK");
+      } catch {
+        broken = true;
+      }
+    },
+    release() {
+      deadline?.signal.removeEventListener("abort", onAbort);
+      client.off("error", onLost);
+      client.release(broken || canceled);
+    },
+  };
+}
+
+/** The pool's checkout, given up when the deadline passes first (the connection, when it comes, goes back). */
+function raceDeadline(connecting: Promise<pg.PoolClient>, deadline: Deadline): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(deadline.signal.reason as Error);
+    deadline.signal.addEventListener("abort", onAbort, { once: true });
+    connecting.then(
+      (client) => {
+        deadline.signal.removeEventListener("abort", onAbort);
+        if (deadline.done) client.release();
+        else resolve(client);
+      },
+      (err: unknown) => {
+        deadline.signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
