@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { peerAddressOf } from "../listener/peer.js";
 import type { Metrics } from "../ops/metrics.js";
 import { ServiceError } from "../errors/service-error.js";
+import { answerHeaders } from "./answer-headers.js";
 import { BodyBudget, type BodyBudgetOptions } from "./body-budget.js";
 import type { ClientIdentity } from "./client-identity.js";
 import { createCors, type CorsOptions } from "./cors.js";
@@ -80,7 +81,13 @@ export function createEdge(o: EdgeOptions): Edge {
     x.record.route = route.name;
     x.record.quiet = route.quiet;
     if (route.browserFacing && cors(req, res) === "preflight-answered") return;
-    if (draining && !route.servedWhileDraining) return answerAfterBody(x, () => route.refuse(x, shuttingDown()));
+    if (draining && !route.servedWhileDraining) {
+      return answerAfterBody(x, () => {
+        const err = shuttingDown();
+        x.record.error = err;
+        route.refuse(x, err);
+      });
+    }
     return route.serve(x);
   };
 
@@ -107,7 +114,9 @@ export function createEdge(o: EdgeOptions): Edge {
 function refuseRpcWhileDraining(x: Exchange, rpc: RpcMethod, maxTimeoutMs: number): void {
   answerAfterBody(x, () => {
     try {
-      negotiateRpcWire(x, rpc, maxTimeoutMs).refuse(shuttingDown(), { "retry-after": "1" });
+      const err = shuttingDown();
+      x.record.error = err;
+      negotiateRpcWire(x, rpc, maxTimeoutMs).refuse(err, answerHeaders({ rateLimit: undefined, refused: false }, err));
     } catch (err) {
       refuseUnspoken(x, err as ServiceError);
     }

@@ -63,15 +63,19 @@ export class Exchange {
     else this.reservedUnauthenticated -= bytes;
   }
 
-  /** Calls fn if the client goes away before the answer is complete (at once if it already has). */
+  /**
+   * Calls fn if the client goes away before the answer is complete (at once if it already has): the
+   * response closes before the edge ended it. (On an HTTP/2 reset Node's compatibility layer reports
+   * the response as finished, so "ended by us" is the one signal both protocols give alike.)
+   */
   onClientGone(fn: () => void): void {
-    if (this.res.writableFinished) return;
-    if (this.res.destroyed || this.res.closed) {
+    if (this.res.writableEnded) return;
+    if (this.res.destroyed) {
       fn();
       return;
     }
     this.res.once("close", () => {
-      if (!this.res.writableFinished) fn();
+      if (!this.res.writableEnded) fn();
     });
   }
 

@@ -15,7 +15,8 @@ const MINT_METHOD = "dashboard.v1.DashboardService/CreateIframeToken";
  */
 export function observeExchange(x: Exchange, o: { log: Logger; metrics: Metrics }): void {
   x.res.once("close", () => {
-    const finished = x.res.writableFinished;
+    // Ended by the edge; otherwise the client left first (see Exchange.onClientGone).
+    const finished = x.res.writableEnded;
     const err = x.record.error;
     let reason = err?.reason;
     // Gone before its answer was out, with nothing else to say: the client cancelled.

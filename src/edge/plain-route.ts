@@ -1,4 +1,5 @@
 import { toServiceError } from "../errors/details.js";
+import { answerHeaders } from "./answer-headers.js";
 import { reasonDefinition } from "../errors/registry.js";
 import { ServiceError } from "../errors/service-error.js";
 import type { Exchange } from "./exchange.js";
@@ -65,6 +66,6 @@ export function plainRoute(o: PlainRouteOptions): HttpRoute {
         sendError(x, toServiceError(err));
       }
     },
-    refuse: (x, err) => sendError(x, err, err.reason === "SHUTTING_DOWN" ? { "retry-after": "1" } : {}),
+    refuse: (x, err) => sendError(x, err, answerHeaders({ rateLimit: undefined, refused: false }, err)),
   };
 }

@@ -1,4 +1,5 @@
 import type { CallGuard } from "../call/guard.js";
+import { answerHeaders } from "../edge/answer-headers.js";
 import { readBody } from "../edge/body.js";
 import type { Exchange } from "../edge/exchange.js";
 import type { HeaderMap } from "../edge/http-types.js";
@@ -67,9 +68,12 @@ function restHttpRoute(route: RestRoute, deps: RestApiDeps): HttpRoute {
       x.record.protocol = "rest";
       return runCall(x, spec, restWire(x, route, deps.maxRequestBytes), deps.guard);
     },
-    refuse: (x, err) => answerError(x, err, route.fieldNames, {}),
+    refuse: (x, err) => answerError(x, err, route.fieldNames, answerHeaders(NOTHING_CHARGED, err)),
   };
 }
+
+/** A call refused before the guard ran was counted against no budget. */
+const NOTHING_CHARGED = { rateLimit: undefined, refused: false };
 
 /** The REST side of a call: path parameters, the query and a JSON body in; the guide's envelope out. */
 function restWire(x: Exchange, route: RestRoute, maxRequestBytes: number): CallWire<RouteInput, RestResponse> {
@@ -125,6 +129,6 @@ function staticRoute(name: string, answer: (x: Exchange) => void): HttpRoute {
       if (x.res.statusCode === 404) x.record.error = new ServiceError("ROUTE_NOT_FOUND", "no such REST route");
       return Promise.resolve();
     },
-    refuse: (x, err) => answerError(x, err, undefined, {}),
+    refuse: (x, err) => answerError(x, err, undefined, answerHeaders(NOTHING_CHARGED, err)),
   };
 }
