@@ -19,4 +19,67 @@ export default defineConfig(
     },
   },
   { files: ["**/*.js"], extends: [tseslint.configs.disableTypeChecked] },
+  ...layering(),
 );
+
+/**
+ * What each folder of src/ must not import (docs/architecture.md explains why): the listener knows
+ * sockets, the edge knows protocols but no domain, the domain knows no protocol, the store no caller.
+ * Where a folder may borrow another's types but not its code, type-only imports stay allowed.
+ */
+function layering() {
+  const rule = (folder, forbidden, { typesAllowed = [] } = {}) => ({
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      "@typescript-eslint/no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            ...forbidden.map((f) => ({
+              group: [`../${f}/*`, `../../${f}/*`],
+              message: `src/${folder} must not import src/${f}`,
+            })),
+            ...typesAllowed.map((f) => ({
+              group: [`../${f}/*`, `../../${f}/*`],
+              allowTypeImports: true,
+              message: `src/${folder} may use src/${f}'s types only`,
+            })),
+          ],
+        },
+      ],
+    },
+  });
+  const all = [
+    "auth",
+    "call",
+    "config",
+    "edge",
+    "errors",
+    "listener",
+    "log",
+    "ops",
+    "ratelimit",
+    "rest",
+    "service",
+    "store",
+    "tokens",
+    "validation",
+  ];
+  const except = (...allowed) => all.filter((f) => !allowed.includes(f));
+  return [
+    rule("errors", except("errors")),
+    rule("listener", except("listener", "config")),
+    rule("config", except("config", "tokens")),
+    rule("log", except("log", "config")),
+    rule("validation", except("validation", "errors", "tokens")),
+    rule("call", ["edge", "listener", "ops", "rest", "service", "store", "tokens"]),
+    rule("auth", ["call", "edge", "listener", "ops", "rest", "service", "store", "tokens"]),
+    rule("ratelimit", ["call", "edge", "listener", "ops", "rest", "service", "store", "tokens"]),
+    rule("store", ["auth", "edge", "listener", "ops", "ratelimit", "rest", "service", "tokens", "validation"]),
+    rule("edge", ["rest", "service", "store", "tokens", "validation"], { typesAllowed: ["ops"] }),
+    rule("service", ["edge", "listener", "ops", "rest", "ratelimit"]),
+    rule("tokens", ["auth", "call", "ops", "ratelimit", "rest", "service"], { typesAllowed: ["store"] }),
+    rule("rest", ["listener", "ops", "ratelimit", "tokens"], { typesAllowed: ["store"] }),
+    rule("ops", ["auth", "call", "rest", "service", "tokens"]),
+  ];
+}
