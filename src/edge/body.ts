@@ -2,26 +2,34 @@ import type { Deadline } from "../call/deadline.js";
 import { ServiceError } from "../errors/service-error.js";
 import type { Exchange } from "./exchange.js";
 
-export const tooLarge = (limit: number) =>
-  new ServiceError("MESSAGE_TOO_LARGE", `the request is larger than the ${limit}-byte limit`);
+/** As connect-node words it, so clients see the same message from either. */
+export const tooLarge = (maxBytes: number, size?: number) =>
+  new ServiceError(
+    "MESSAGE_TOO_LARGE",
+    size === undefined
+      ? `message size is larger than configured readMaxBytes ${maxBytes}`
+      : `message size ${size} is larger than configured readMaxBytes ${maxBytes}`,
+  );
 
 /**
- * A request's whole body, refused as soon as it passes maxBytes (at once when
- * Content-Length says so, else while it streams), with every byte counted
- * against the process-wide budget while the request lasts. It gives up when
- * the call's deadline passes or the client goes away, with that as the reason.
- * Nothing is read unless a call asks for it, so a request refused from its
- * headers (unauthenticated, malformed) costs its sender nothing here.
+ * Feeds a request's body to onChunk as it arrives, every byte counted
+ * against the process-wide budget while the request lasts, until the body
+ * ends (resolves) or onChunk refuses it, the deadline passes or the client
+ * goes away (rejects with that reason). On refusal nothing more is taken: what
+ * the client still sends is discarded by the server, never buffered. Nothing
+ * is read unless a call asks for it, so a request refused from its headers
+ * (unauthenticated, malformed) costs its sender nothing here.
  */
-export function readBody(x: Exchange, maxBytes: number, deadline: Deadline, authenticated: boolean): Promise<Buffer> {
-  const declared = Number(x.req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
+export function consumeBody(
+  x: Exchange,
+  deadline: Deadline,
+  authenticated: boolean,
+  onChunk: (chunk: Buffer) => void,
+): Promise<void> {
   const req = x.req;
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
+  return new Promise<void>((resolve, reject) => {
     let settled = false;
-    const settle = (err: Error | undefined, body?: Buffer) => {
+    const settle = (err: Error | undefined) => {
       if (settled) return;
       settled = true;
       req.off("data", onData);
@@ -29,24 +37,21 @@ export function readBody(x: Exchange, maxBytes: number, deadline: Deadline, auth
       req.off("error", onError);
       req.off("close", onClose);
       deadline.signal.removeEventListener("abort", onAbort);
-      if (err === undefined) resolve(body!);
+      if (err === undefined) resolve();
       else {
-        // Stop taking bytes; what the client still sends is discarded by the server, never buffered.
         req.pause();
         reject(err);
       }
     };
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) return settle(tooLarge(maxBytes));
       try {
         x.reserve(chunk.length, authenticated);
+        onChunk(chunk);
       } catch (err) {
-        return settle(err as Error);
+        settle(err as Error);
       }
-      chunks.push(chunk);
     };
-    const onEnd = () => settle(undefined, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    const onEnd = () => settle(undefined);
     const onError = () => settle(new ServiceError("CANCELED", "the client broke off the request"));
     const onClose = () => {
       if (!req.complete) settle(new ServiceError("CANCELED", "the client broke off the request"));
@@ -59,4 +64,26 @@ export function readBody(x: Exchange, maxBytes: number, deadline: Deadline, auth
     req.once("error", onError);
     req.once("close", onClose);
   });
+}
+
+/**
+ * A request's whole body, refused as soon as it passes maxBytes: at once when
+ * Content-Length says so, else while it streams.
+ */
+export async function readBody(
+  x: Exchange,
+  maxBytes: number,
+  deadline: Deadline,
+  authenticated: boolean,
+): Promise<Buffer> {
+  const declared = Number(x.req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes, declared);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  await consumeBody(x, deadline, authenticated, (chunk) => {
+    size += chunk.length;
+    if (size > maxBytes) throw tooLarge(maxBytes);
+    chunks.push(chunk);
+  });
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }

@@ -51,7 +51,7 @@ export function createEdge(o: EdgeOptions): Edge {
   let draining = false;
 
   const serve = (req: HttpRequest, res: HttpResponse): Promise<void> | void => {
-    const parsed = parseTarget(req.url, req.headers.host ?? req.headers[":authority"]);
+    const parsed = parseTarget(req.url, req.headers.host ?? req.headers[":authority"], hostLines(req));
     const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     const x = new Exchange(
@@ -121,6 +121,14 @@ function refuseRpcWhileDraining(x: Exchange, rpc: RpcMethod, maxTimeoutMs: numbe
       refuseUnspoken(x, err as ServiceError);
     }
   });
+}
+
+/** How many Host lines an HTTP/1 request carried (HTTP/2 has one :authority). */
+function hostLines(req: HttpRequest): number {
+  if (isHttp2(req)) return 1;
+  let n = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === "host") n++;
+  return n;
 }
 
 const shuttingDown = () =>

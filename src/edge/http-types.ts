@@ -19,6 +19,10 @@ export function connectionOf(req: HttpRequest): object {
   return "stream" in req ? (req.stream.session ?? req.stream) : req.socket;
 }
 
+/**
+ * Whether the request came over HTTP/2: decided by what Node handed over, not by the version the
+ * request line claims (an HTTP/1 parser accepts "HTTP/2.0" in a request line).
+ */
 export function isHttp2(req: HttpRequest): req is http2.Http2ServerRequest {
-  return req.httpVersionMajor === 2;
+  return "stream" in req;
 }

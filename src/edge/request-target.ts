@@ -24,29 +24,39 @@ const TARGET_CHARACTERS = /^[\x21-\x7e]*$/;
 // RFC 3986 reg-name or IPv4 (unreserved, pct-encoded, sub-delims), or an IP literal in brackets, then an optional port.
 const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9\-._~!$&'()*+,;=%]{1,253})(?::\d{0,5})?$/;
 
-export function parseTarget(rawTarget: string | undefined, rawAuthority: string | string[] | undefined): ParsedTarget {
+export function parseTarget(
+  rawTarget: string | undefined,
+  rawAuthority: string | string[] | undefined,
+  hostLines = 1,
+): ParsedTarget {
   const target = rawTarget ?? "";
   if (target.length === 0) return { ok: false, problem: "the request has no target" };
-  if (target.length > MAX_TARGET_LENGTH)
+  if (target.length > MAX_TARGET_LENGTH) {
     return { ok: false, problem: `the request target is longer than ${MAX_TARGET_LENGTH} bytes` };
+  }
   if (!TARGET_CHARACTERS.test(target))
     return { ok: false, problem: "the request target has characters it may not have" };
-  const authority = parseAuthority(rawAuthority);
-  if (authority === null) return { ok: false, problem: "the Host (or :authority) is not a valid authority" };
+  // RFC 9112 §3.2: more than one Host line is refused (Node keeps the first and drops the others).
+  if (hostLines > 1) return { ok: false, problem: "the request has more than one Host" };
 
   let pathAndQuery: string;
+  let authority: string | undefined | null;
   if (target.startsWith("/")) {
     // Origin form. "//x" would be read as an authority by URL parsers; no route of ours looks like that.
-    if (target.startsWith("//")) return { ok: false, problem: "the request target is not a path" };
-    if (target.includes("\\")) return { ok: false, problem: "the request target is not a path" };
+    if (target.startsWith("//") || target.includes("\\"))
+      return { ok: false, problem: "the request target is not a path" };
     pathAndQuery = target;
+    authority = parseAuthority(rawAuthority);
+    if (authority === null) return { ok: false, problem: "the Host (or :authority) is not a valid authority" };
   } else {
-    // Absolute form (what a client talking to a proxy sends): servers must accept it (RFC 9112 §3.2.2).
+    // Absolute form (what a client talking to a proxy sends): servers must accept it, and its
+    // authority wins over Host (RFC 9112 §3.2.2).
     const absolute = /^https?:\/\/([^/?#]*)(\/[^#]*)?$/i.exec(target);
     if (!absolute || !AUTHORITY.test(absolute[1] ?? "")) {
       return { ok: false, problem: "the request target is neither a path nor an absolute http(s) URL" };
     }
     pathAndQuery = absolute[2] ?? "/";
+    authority = absolute[1];
     if (pathAndQuery.startsWith("//") || pathAndQuery.includes("\\")) {
       return { ok: false, problem: "the request target is not a path" };
     }

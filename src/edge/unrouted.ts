@@ -27,8 +27,8 @@ export function answerUnrouted(x: Exchange, err: ServiceError, extraHeaders: Rec
   }
   if (/^application\/grpc/i.test(contentType)) {
     x.record.protocol = "grpc";
-    writeHead(x.res, 200, { "content-type": "application/grpc+proto", ...extraHeaders });
-    x.res.addTrailers(grpcStatusHeaders(err));
+    // Trailers-Only: with no message to send, the status goes in the one header block (which HTTP/1.0 carries too).
+    writeHead(x.res, 200, { "content-type": "application/grpc+proto", ...grpcStatusHeaders(err), ...extraHeaders });
     x.res.end();
     return;
   }

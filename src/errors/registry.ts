@@ -40,6 +40,10 @@ export const REASONS = {
   // The edge's: refusals raised before a call reaches its handler.
   /** Not a well-formed request: target, authority, framing, message encoding, a timeout or GET parameter. */
   MALFORMED_REQUEST: { code: Code.InvalidArgument, httpStatus: 400, retryable: false },
+  /** A unary method sent no message or more than one (a stream to a method that takes one): as connect answers it. */
+  WRONG_MESSAGE_COUNT: { code: Code.Unimplemented, httpStatus: 400, retryable: false },
+  /** A frame flagged compressed on a request that declared no compression: a protocol error (gRPC says INTERNAL). */
+  UNDECLARED_COMPRESSION: { code: Code.Internal, httpStatus: 400, retryable: false },
   /** Larger than MAX_REQUEST_BYTES, compressed or once decompressed. */
   MESSAGE_TOO_LARGE: { code: Code.ResourceExhausted, httpStatus: 413, retryable: false },
   /** A content type no protocol on this path speaks. */

@@ -52,17 +52,13 @@ export function connectUnaryWire(
 
   return {
     begin() {
-      const timeoutMs = parseConnectTimeout(header(x, "connect-timeout-ms"), maxTimeoutMs);
-      if (query) {
-        const encoding = query.get("encoding");
-        if (encoding !== "json" && encoding !== "proto") {
-          throw new ServiceError("UNSUPPORTED_MEDIA_TYPE", "a Connect GET needs encoding=json or encoding=proto");
-        }
-        binary = encoding === "proto";
-      }
+      // As connect-node: the answer's encoding is settled first, then the request's encoding and its
+      // deadline are checked, in that order. (A GET's encoding was checked when the protocol was chosen.)
+      if (query) binary = query.get("encoding") === "proto";
       const requested = query ? (query.get("compression") ?? undefined) : header(x, "content-encoding");
       compression = negotiateCompression(requested, header(x, "accept-encoding"));
-      return { timeoutMs };
+      if (compression.error) throw compression.error;
+      return { timeoutMs: parseConnectTimeout(header(x, "connect-timeout-ms"), maxTimeoutMs) };
     },
 
     async read(deadline: Deadline, authenticated: boolean) {
@@ -139,9 +135,9 @@ export function connectStreamWire(
 
   return {
     begin() {
-      const timeoutMs = parseConnectTimeout(header(x, "connect-timeout-ms"), maxTimeoutMs);
       compression = negotiateCompression(header(x, "connect-content-encoding"), header(x, "connect-accept-encoding"));
-      return { timeoutMs };
+      if (compression.error) throw compression.error;
+      return { timeoutMs: parseConnectTimeout(header(x, "connect-timeout-ms"), maxTimeoutMs) };
     },
 
     read(deadline: Deadline, authenticated: boolean) {

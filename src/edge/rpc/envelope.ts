@@ -1,4 +1,4 @@
-import { malformed } from "../../errors/service-error.js";
+import { malformed, ServiceError } from "../../errors/service-error.js";
 import { tooLarge } from "../body.js";
 
 /** The length-prefixed framing shared by gRPC, gRPC-Web and Connect streaming: a flags byte, a 4-byte length. */
@@ -37,7 +37,7 @@ export class EnvelopeSplitter {
     const out: Envelope[] = [];
     while (this.pending.length >= 5) {
       const length = this.pending.readUInt32BE(1);
-      if (length > this.maxBytes) throw tooLarge(this.maxBytes);
+      if (length > this.maxBytes) throw tooLarge(this.maxBytes, length);
       if (this.pending.length < 5 + length) break;
       out.push({ flags: this.pending[0]!, data: this.pending.subarray(5, 5 + length) });
       this.pending = this.pending.subarray(5 + length);
@@ -56,12 +56,8 @@ export class EnvelopeSplitter {
   }
 }
 
-/** Exactly the one envelope a unary request's body must be. */
-export function singleEnvelope(body: Buffer, maxBytes: number): Envelope {
-  const splitter = new EnvelopeSplitter(maxBytes);
-  const envelopes = splitter.push(body);
-  splitter.end();
-  if (envelopes.length === 0) throw malformed("protocol error: missing input message for unary method");
-  if (envelopes.length > 1) throw malformed("protocol error: received extra input message for unary method");
-  return envelopes[0]!;
-}
+/** A unary method's request carries exactly one message; connect answers a stream to it UNIMPLEMENTED. */
+export const missingMessage = () =>
+  new ServiceError("WRONG_MESSAGE_COUNT", "protocol error: missing input message for unary method");
+export const extraMessage = () =>
+  new ServiceError("WRONG_MESSAGE_COUNT", "protocol error: received extra input message for unary method");

@@ -64,9 +64,11 @@ export function grpcWire(
 
   return {
     begin() {
-      const timeoutMs = parseGrpcTimeout(header(x, "grpc-timeout"), maxTimeoutMs);
+      // As connect-node: the answer's encoding is settled first, then the request's encoding and its
+      // deadline are checked, in that order.
       compression = negotiateCompression(header(x, "grpc-encoding"), header(x, "grpc-accept-encoding"));
-      return { timeoutMs };
+      if (compression.error) throw compression.error;
+      return { timeoutMs: parseGrpcTimeout(header(x, "grpc-timeout"), maxTimeoutMs) };
     },
 
     read(deadline: Deadline, authenticated: boolean) {

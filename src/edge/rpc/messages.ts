@@ -27,20 +27,19 @@ export function decodeMessage<Desc extends DescMessage>(
 ): MessageShape<Desc> {
   try {
     if (binary) return fromBinary(schema, bytes);
-    return fromJsonString(schema, new TextDecoder("utf-8", { fatal: true }).decode(bytes), {
-      ignoreUnknownFields: true,
-    });
+    // As connect-node: bytes that are not UTF-8 become U+FFFD, so the field's own rule names what is wrong.
+    return fromJsonString(schema, new TextDecoder().decode(bytes), { ignoreUnknownFields: true });
   } catch (err) {
-    throw malformed(describeDecodeError(schema, err, binary), err);
+    throw malformed(describeDecodeError(err, binary), err);
   }
 }
 
-function describeDecodeError(schema: DescMessage, err: unknown, binary: boolean): string {
-  if (err instanceof TypeError && !binary) return `cannot decode message ${schema.typeName} from JSON: invalid UTF-8`;
+/** protobuf-es's explanation, worded as connect-node words it ("parse binary: …"), made safe to send back. */
+function describeDecodeError(err: unknown, binary: boolean): string {
   const text = err instanceof Error ? err.message : String(err);
   const safe = text.toWellFormed();
   const bounded = safe.length > MAX_ERROR_TEXT ? `${safe.slice(0, MAX_ERROR_TEXT)}…` : safe;
-  return binary ? `cannot decode message ${schema.typeName} from binary: ${bounded}` : bounded;
+  return binary ? `parse binary: ${bounded}` : bounded;
 }
 
 /** An answer, whether the handler returned a message or the shape to make one of. */

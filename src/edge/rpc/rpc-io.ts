@@ -1,11 +1,11 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
 import type { Deadline } from "../../call/deadline.js";
 import { malformed, ServiceError } from "../../errors/service-error.js";
-import { readBody } from "../body.js";
+import { consumeBody } from "../body.js";
 import type { Exchange } from "../exchange.js";
 import type { HttpResponse } from "../http-types.js";
 import type { Compression } from "./compression.js";
-import { EnvelopeSplitter, FLAG_COMPRESSED, singleEnvelope, type Envelope } from "./envelope.js";
+import { EnvelopeSplitter, extraMessage, FLAG_COMPRESSED, missingMessage, type Envelope } from "./envelope.js";
 import { decodeMessage } from "./messages.js";
 
 /** How an enveloped request (gRPC, gRPC-Web, Connect streaming) is decoded. */
@@ -23,19 +23,33 @@ async function payloadOf(envelope: Envelope, o: EnvelopedInput): Promise<Uint8Ar
     throw malformed(`protocol error: unexpected ${o.protocolName} frame flags ${envelope.flags}`);
   }
   if ((envelope.flags & FLAG_COMPRESSED) === 0) return envelope.data;
-  if (!o.compression) throw malformed("protocol error: received a compressed message without a message encoding");
+  if (!o.compression) {
+    throw new ServiceError("UNDECLARED_COMPRESSION", "received compressed envelope, but do not know how to decompress");
+  }
   return o.compression.decompress(envelope.data, o.maxBytes);
 }
 
-/** The one message a unary or server-streaming call's request carries. */
+/**
+ * The one message a unary or server-streaming call's request carries. Frames
+ * are split as the bytes arrive, so a frame that claims more than the limit is
+ * refused on its header, and at most two frames are ever held (the second
+ * only to say there was one too many).
+ */
 export async function readSingleEnveloped(
   x: Exchange,
   o: EnvelopedInput,
   deadline: Deadline,
   authenticated: boolean,
 ): Promise<MessageShape<DescMessage>> {
-  const body = await readBody(x, o.maxBytes + 5, deadline, authenticated);
-  return decodeMessage(o.schema, await payloadOf(singleEnvelope(body, o.maxBytes), o), o.binary);
+  const splitter = new EnvelopeSplitter(o.maxBytes);
+  const envelopes: Envelope[] = [];
+  await consumeBody(x, deadline, authenticated, (chunk) => {
+    envelopes.push(...splitter.push(chunk));
+    if (envelopes.length > 1) throw extraMessage();
+  });
+  splitter.end();
+  if (envelopes.length === 0) throw missingMessage();
+  return decodeMessage(o.schema, await payloadOf(envelopes[0]!, o), o.binary);
 }
 
 /**

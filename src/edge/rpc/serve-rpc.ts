@@ -5,7 +5,7 @@ import type { CallGuard } from "../../call/guard.js";
 import { reasonDefinition } from "../../errors/registry.js";
 import { ServiceError } from "../../errors/service-error.js";
 import type { Exchange } from "../exchange.js";
-import { connectionOf, writeHead, type HeaderMap } from "../http-types.js";
+import { connectionOf, isHttp2, writeHead, type HeaderMap } from "../http-types.js";
 import { runCall, type CallSpec, type CallWire } from "../pipeline.js";
 import { connectStreamWire, connectUnaryWire } from "./connect-wire.js";
 import { grpcWire } from "./grpc-wire.js";
@@ -34,14 +34,19 @@ const CONNECT_STREAM = /^application\/connect\+(?:(json)(?:; ?charset=utf-?8)?|p
  */
 export function negotiateRpcWire(x: Exchange, rpc: RpcMethod, maxTimeoutMs: number): CallWire<RpcInput, RpcAnswer> {
   const method = x.req.method ?? "";
-  if (rpc.method.methodKind === "bidi_streaming" && x.req.httpVersionMajor < 2) {
+  if (rpc.method.methodKind === "bidi_streaming" && !isHttp2(x.req)) {
     throw new ServiceError("HTTP_VERSION_NOT_SUPPORTED", "a bidirectional stream needs HTTP/2");
   }
   const unary = rpc.method.methodKind === "unary";
   const getAllowed = unary && rpc.method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS;
   if (method === "GET" && getAllowed) {
     x.record.protocol = "connect";
-    return connectUnaryWire(x, rpc, { binary: false, get: true }, maxTimeoutMs);
+    // A GET's message encoding is its content type: anything but these two is 415, as connect-node answers.
+    const encoding = new URLSearchParams(x.target.query).get("encoding");
+    if (encoding !== "json" && encoding !== "proto") {
+      throw new ServiceError("UNSUPPORTED_MEDIA_TYPE", "a Connect GET needs encoding=json or encoding=proto");
+    }
+    return connectUnaryWire(x, rpc, { binary: encoding === "proto", get: true }, maxTimeoutMs);
   }
   if (method !== "POST") {
     throw new ServiceError("METHOD_NOT_ALLOWED", `${rpc.path} takes ${getAllowed ? "POST or GET" : "POST"}`);
@@ -49,6 +54,10 @@ export function negotiateRpcWire(x: Exchange, rpc: RpcMethod, maxTimeoutMs: numb
   const contentType = x.req.headers["content-type"] ?? "";
   let m: RegExpExecArray | null;
   if ((m = GRPC.exec(contentType))) {
+    // gRPC's status travels in trailers, which HTTP/1.0 (no chunked encoding) cannot carry.
+    if (!isHttp2(x.req) && x.req.httpVersionMinor < 1) {
+      throw new ServiceError("HTTP_VERSION_NOT_SUPPORTED", "gRPC needs HTTP/2 (or HTTP/1.1 trailers)");
+    }
     x.record.protocol = "grpc";
     return grpcWire(x, rpc, { web: false, binary: m[1] === undefined }, maxTimeoutMs);
   }
