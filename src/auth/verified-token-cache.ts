@@ -3,7 +3,7 @@ import { LRUCache } from "lru-cache";
 import type { Caller } from "./caller.js";
 
 export interface VerifiedTokenCacheOptions {
-  /** The most memory the entries may take, as estimated by callerBytes (bytes). */
+  /** The most memory the entries may take, as estimated by callerBytes (bytes); 0 keeps none. */
   maxBytes: number;
   /** No entry outlives this, whatever its token's exp: a key an identity provider withdraws stops working by then. */
   maxAgeMs: number;
@@ -23,10 +23,15 @@ const SWEEP_EVERY_MS = 10_000;
  * An entry never outlives its token's exp nor maxAgeMs.
  */
 export class VerifiedTokenCache {
-  private readonly entries: LRUCache<string, Caller>;
+  // undefined when the cache is off (lru-cache refuses a maxSize of 0).
+  private readonly entries: LRUCache<string, Caller> | undefined;
   private lastSweep: number;
 
   constructor(private readonly options: VerifiedTokenCacheOptions) {
+    if (options.maxBytes === 0) {
+      this.lastSweep = options.now();
+      return;
+    }
     this.entries = new LRUCache<string, Caller>({
       maxSize: options.maxBytes,
       sizeCalculation: callerBytes,
@@ -39,14 +44,14 @@ export class VerifiedTokenCache {
   }
 
   get(token: string): Caller | undefined {
-    return this.entries.get(keyOf(token));
+    return this.entries?.get(keyOf(token));
   }
 
   set(token: string, caller: Caller, expiresAtMs: number): void {
     const now = this.options.now();
     // lru-cache drops an entry once its age is more than ttl: one less makes it gone at expiresAtMs itself.
     const ttl = Math.min(expiresAtMs - now, this.options.maxAgeMs) - 1;
-    if (ttl <= 0) return;
+    if (ttl <= 0 || !this.entries) return;
     if (now - this.lastSweep >= SWEEP_EVERY_MS) {
       this.lastSweep = now;
       this.entries.purgeStale();
@@ -55,12 +60,12 @@ export class VerifiedTokenCache {
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
 
   /** The estimated bytes the entries take. */
   get bytes(): number {
-    return this.entries.calculatedSize;
+    return this.entries?.calculatedSize ?? 0;
   }
 }
 

@@ -20,10 +20,10 @@ export function http2ServerOptions(limits: ListenerLimits): http2.ServerOptions 
  * What HTTP/2 sessions are held to besides their settings: a session with no
  * open stream is closed after sessionIdleTimeoutMs (a GOAWAY, which clients
  * answer by connecting again when they need to); a stream whose request body
- * has not arrived within bodyTimeoutMs, and which has no answer under way, is
- * reset; and a stream answered before its client finished sending is reset
- * with NO_ERROR right after (RFC 9113 §8.1), so the rest of its body is never
- * held.
+ * has not arrived within bodyTimeoutMs is reset, answered or not; and a
+ * stream answered before its client finished sending is reset with NO_ERROR
+ * right after its last frame (RFC 9113 §8.1), so the rest of its body is
+ * never held and the stream never outlives its answer.
  */
 export function enforceHttp2Limits(server: http2.Http2Server, limits: ListenerLimits): void {
   server.on("session", (session: http2.ServerHttp2Session) => {
@@ -46,18 +46,21 @@ export function enforceHttp2Limits(server: http2.Http2Server, limits: ListenerLi
     });
     session.once("close", () => clearTimeout(idle));
   });
-  server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+  server.on("request", (req: http2.Http2ServerRequest) => {
     const stream = req.stream;
     if (!req.complete && !stream.endAfterHeaders) {
       const timer = setTimeout(() => {
-        if (!req.complete && !stream.headersSent && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (!req.complete && !stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
       }, limits.bodyTimeoutMs);
       timer.unref();
       stream.once("close", () => clearTimeout(timer));
     }
-    res.once("finish", () => {
+    // Not res's "finish": the compatibility layer emits it only once the stream has closed. Every answer we write
+    // starts with writeHead(), so its end comes as "wantTrailers", on which the compatibility layer sends the
+    // trailers (its listener was added first); the reset goes out after them.
+    stream.once("wantTrailers", () => {
       setImmediate(() => {
-        if (!stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        if (!req.complete && !stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
       });
     });
   });

@@ -36,6 +36,14 @@ describe("the verified-token cache", () => {
     expect(cache.get("t")).toBeUndefined();
   });
 
+  it("holds nothing when its budget is 0 (the cache turned off), rather than refusing to start", () => {
+    const clock = new ManualClock(1_000_000);
+    const cache = cacheWith(clock, 0);
+    cache.set("t", caller("a"), 1_060_000);
+    expect(cache.get("t")).toBeUndefined();
+    expect([cache.size, cache.bytes]).toEqual([0, 0]);
+  });
+
   it("does not store an already expired token", () => {
     const clock = new ManualClock(1_000_010);
     const cache = cacheWith(clock);
