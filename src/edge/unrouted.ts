@@ -19,16 +19,18 @@ export function answerUnrouted(x: Exchange, err: ServiceError, extraHeaders: Rec
     return;
   }
   const contentType = String(x.req.headers["content-type"] ?? "");
+  // The answer speaks the request's codec, as a route that exists would.
+  const codec = /\+json/i.test(contentType) ? "json" : "proto";
   if (/^application\/grpc-web/i.test(contentType)) {
     x.record.protocol = "grpc-web";
-    writeHead(x.res, 200, { "content-type": "application/grpc-web+proto", ...extraHeaders });
+    writeHead(x.res, 200, { "content-type": `application/grpc-web+${codec}`, ...extraHeaders });
     x.res.end(encodeEnvelope(FLAG_TRAILER, grpcWebTrailerBytes(grpcStatusHeaders(err))));
     return;
   }
   if (/^application\/grpc/i.test(contentType)) {
     x.record.protocol = "grpc";
     // Trailers-Only: with no message to send, the status goes in the one header block (which HTTP/1.0 carries too).
-    writeHead(x.res, 200, { "content-type": "application/grpc+proto", ...grpcStatusHeaders(err), ...extraHeaders });
+    writeHead(x.res, 200, { "content-type": `application/grpc+${codec}`, ...grpcStatusHeaders(err), ...extraHeaders });
     x.res.end();
     return;
   }

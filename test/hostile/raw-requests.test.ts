@@ -514,10 +514,17 @@ function showBytes(b: Buffer): string {
 // Judging answers
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * The one INTERNAL the specs prescribe for a client's mistake: a frame flagged compressed on a call
+ * that declared no encoding (gRPC's compression.md, Connect's protocol). Anything else INTERNAL is ours.
+ */
+const SPEC_INTERNAL_REASON = "UNDECLARED_COMPRESSION";
+
 /** A gRPC status as an answer carries it: present, numeric, never INTERNAL or UNKNOWN, an ErrorInfo on every error. */
 function grpcStatusProblems(status: string | undefined, detailsBin: string | undefined, where: string): string[] {
   if (status === undefined) return [`a gRPC answer without grpc-status (${where})`];
   if (!/^\d{1,2}$/.test(status)) return [`grpc-status ${JSON.stringify(status)} (${where})`];
+  if (status === "13" && errorInfoReason(detailsBin) === SPEC_INTERNAL_REASON) return [];
   if (status === "13" || status === "2") return [`grpc-status ${status}: INTERNAL/UNKNOWN (${where})`];
   if (status !== "0" && !errorInfoReason(detailsBin)) return [`grpc-status ${status} without an ErrorInfo (${where})`];
   return [];
@@ -535,6 +542,7 @@ function jsonErrorProblems(status: number, body: Buffer): string[] {
   if (json.success === false) return json.code === "SERVER_ERROR" ? [`a REST SERVER_ERROR (${status})`] : [];
   if (typeof json.code === "string") {
     const e = connectError(body)!;
+    if (e.code === "internal" && e.reason === SPEC_INTERNAL_REASON) return [];
     if (e.code === "internal" || e.code === "unknown") return [`a Connect ${e.code} error (${status})`];
     if (!e.reason) return [`a Connect error without an ErrorInfo (${status})`];
   }

@@ -30,7 +30,8 @@ function decompressor(inflate: (bytes: Uint8Array, options: zlib.ZlibOptions) =>
           `message is larger than configured readMaxBytes ${maxBytes} after decompression`,
         );
       }
-      throw malformed("the request could not be decompressed", err);
+      // connect-node's words; a body that does not inflate is the client's to fix, whatever zlib calls it.
+      throw malformed("decompression failed", err);
     }
   };
 }
