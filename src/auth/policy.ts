@@ -34,6 +34,18 @@ export function listScope(caller: Caller): ListScope {
 }
 
 /**
+ * Who may change what on a dashboard: a caller granted the tenant may change
+ * how it is named, described and shown (within the ceiling, checked by the
+ * domain); only organization admins may change where and whether it embeds,
+ * which data it shows, and the most its tokens may grant.
+ */
+export function assertMayChangeDashboard(caller: Caller, paths: readonly string[], adminOnly: readonly string[]): void {
+  if (caller.isAdmin) return;
+  const denied = paths.filter((p) => adminOnly.includes(p));
+  if (denied.length > 0) throw forbidden(`only an organization admin may change ${denied.join(", ")}`);
+}
+
+/**
  * Signing keys serve every organization, so rotating them is for admins only.
  * Any organization's admin may rotate: with overlap no token breaks, the
  * rotation is audited under their organization, and operators can rotate too.

@@ -2,8 +2,10 @@ import type { Deadline } from "../call/deadline.js";
 import { ServiceError } from "../errors/service-error.js";
 import type { Exchange } from "./exchange.js";
 
+export type TooLarge = (maxBytes: number, size?: number) => ServiceError;
+
 /** As connect-node words it, so clients see the same message from either. */
-export const tooLarge = (maxBytes: number, size?: number) =>
+export const tooLarge: TooLarge = (maxBytes, size) =>
   new ServiceError(
     "MESSAGE_TOO_LARGE",
     size === undefined
@@ -67,22 +69,23 @@ export function consumeBody(
 }
 
 /**
- * A request's whole body, refused as soon as it passes maxBytes: at once when
- * Content-Length says so, else while it streams.
+ * A request's whole body, refused (in the wire's words) as soon as it passes
+ * maxBytes: at once when Content-Length says so, else while it streams.
  */
 export async function readBody(
   x: Exchange,
   maxBytes: number,
   deadline: Deadline,
   authenticated: boolean,
+  refusal: TooLarge = tooLarge,
 ): Promise<Buffer> {
   const declared = Number(x.req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes, declared);
+  if (Number.isFinite(declared) && declared > maxBytes) throw refusal(maxBytes, declared);
   const chunks: Buffer[] = [];
   let size = 0;
   await consumeBody(x, deadline, authenticated, (chunk) => {
     size += chunk.length;
-    if (size > maxBytes) throw tooLarge(maxBytes);
+    if (size > maxBytes) throw refusal(maxBytes);
     chunks.push(chunk);
   });
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);

@@ -1,11 +1,11 @@
 import { cors as connectCors } from "@connectrpc/connect";
 import { writeHead, type HttpRequest, type HttpResponse } from "./http-types.js";
 
-/** What browsers may send: Connect's and gRPC-Web's request headers, plus our bearer token. */
-export const CORS_ALLOWED_HEADERS = [...connectCors.allowedHeaders, "authorization"];
+/** What browsers may send: Connect's and gRPC-Web's request headers, our bearer token, and REST's If-Match. */
+export const CORS_ALLOWED_HEADERS = [...connectCors.allowedHeaders, "authorization", "if-match"];
 
-/** Connect uses POST and GET (NO_SIDE_EFFECTS reads); the REST routes add DELETE. */
-export const CORS_ALLOWED_METHODS = [...connectCors.allowedMethods, "DELETE"];
+/** Connect uses POST and GET (NO_SIDE_EFFECTS reads); the REST routes add PATCH and DELETE. */
+export const CORS_ALLOWED_METHODS = [...connectCors.allowedMethods, "PATCH", "DELETE"];
 
 /**
  * What browser code may read: the Connect/gRPC-Web status and error headers,
@@ -21,6 +21,7 @@ export const CORS_EXPOSED_HEADERS = [
   "ratelimit-remaining",
   "ratelimit-reset",
   "location",
+  "etag",
   "x-request-id",
 ];
 

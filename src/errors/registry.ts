@@ -36,6 +36,12 @@ export const REASONS = {
   TOKEN_INVALID: { code: Code.InvalidArgument, httpStatus: 422, retryable: false },
   TOKEN_EXPIRED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
   TOKEN_REVOKED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
+  /** The dashboard changed since the etag the update was based on (AIP-154): re-read and retry the edit. */
+  ETAG_MISMATCH: { code: Code.Aborted, httpStatus: 412, retryable: false },
+  /** Embedding of the dashboard is paused: no token is minted, existing ones are refused until it resumes. */
+  EMBEDDING_PAUSED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
+  /** The token is bound to an origin the dashboard no longer allows. */
+  ORIGIN_NOT_ALLOWED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
 
   // The edge's: refusals raised before a call reaches its handler.
   /** Not a well-formed request: target, authority, framing, message encoding, a timeout or GET parameter. */

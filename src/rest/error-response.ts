@@ -9,15 +9,15 @@ import { failure, type RestResponse } from "./envelope.js";
  * reason), field violations named as the REST route names its fields, and
  * WWW-Authenticate where the registry says the answer challenges.
  */
-export function restErrorResponse(err: ServiceError, fieldNames: Record<string, string> = {}): RestResponse {
+export function restErrorResponse(err: ServiceError, fieldName: (field: string) => string = (f) => f): RestResponse {
   const definition = reasonDefinition(err.reason);
   const headers: HeaderMap = {};
   if (definition.challenge) headers["www-authenticate"] = 'Bearer realm="dashboard-service"';
-  return failure(definition.httpStatus, err.reason, messageOf(err, fieldNames), headers);
+  return failure(definition.httpStatus, err.reason, messageOf(err, fieldName), headers);
 }
 
-function messageOf(err: ServiceError, fieldNames: Record<string, string>): string {
+function messageOf(err: ServiceError, fieldName: (field: string) => string): string {
   const violations = err.details.fieldViolations;
   if (!violations?.length) return err.message;
-  return violations.map((v) => `${fieldNames[v.field] ?? v.field}: ${v.description}`).join("; ");
+  return violations.map((v) => `${fieldName(v.field)}: ${v.description}`).join("; ");
 }

@@ -5,6 +5,7 @@
  */
 
 import { REASONS } from "../errors/registry.js";
+import { EMBED_PERMISSIONS, EMBED_THEMES } from "../tokens/embed-settings.js";
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const response = (name: string) => ({ $ref: `#/components/responses/${name}` });
@@ -28,6 +29,14 @@ const commonErrors = {
   "500": response("ServerError"),
   "503": response("Unavailable"),
   "504": response("DeadlineExceeded"),
+};
+
+const etagHeader = {
+  ETag: {
+    description: "The dashboard's version (AIP-154), to send back in If-Match.",
+    required: true,
+    schema: { type: "string" },
+  },
 };
 
 const tenantParameter = {
@@ -61,6 +70,7 @@ export const openApiDocument = {
             description: "Created.",
             headers: {
               Location: { description: "The dashboard's route.", required: true, schema: { type: "string" } },
+              ...etagHeader,
             },
             content: json(ref("DashboardEnvelope")),
           },
@@ -105,6 +115,7 @@ export const openApiDocument = {
           "200": { description: "The token.", content: json(ref("IframeTokenEnvelope")) },
           "403": response("Forbidden"),
           "404": response("NotFound"),
+          "409": errorResponse("Embedding of the dashboard is paused (code EMBEDDING_PAUSED)."),
           "413": response("PayloadTooLarge"),
           ...commonErrors,
         },
@@ -116,9 +127,51 @@ export const openApiDocument = {
         summary: "The tenant's dashboard (the GetDashboard RPC).",
         parameters: [tenantParameter],
         responses: {
-          "200": { description: "The dashboard.", content: json(ref("DashboardEnvelope")) },
+          "200": { description: "The dashboard.", headers: etagHeader, content: json(ref("DashboardEnvelope")) },
           "403": response("Forbidden"),
           "404": response("NotFound"),
+          ...commonErrors,
+        },
+      },
+      patch: {
+        operationId: "updateDashboard",
+        summary:
+          "Change the tenant's dashboard with a JSON merge patch (RFC 7396) of its fields (the UpdateDashboard RPC).",
+        description:
+          "Each member names a field to change; null resets it to its default (no description, no origins, " +
+          "embedding on, the renderer's own settings, every permission). Only organization admins may change " +
+          "workspace_id, allowed_origins, embedding_enabled and permission_ceiling; a tenant's caller may change " +
+          "name, description and embed_defaults, within the ceiling. Changing workspace_id revokes the dashboard's " +
+          "tokens.",
+        parameters: [
+          tenantParameter,
+          {
+            name: "If-Match",
+            in: "header",
+            description:
+              "The ETag the change is based on (or *); absent means the last write wins. A mismatch is 412 and " +
+              "changes nothing.",
+            schema: { type: "string" },
+          },
+        ],
+        requestBody: {
+          required: true,
+          content: {
+            "application/merge-patch+json": { schema: ref("DashboardPatch") },
+            "application/json": { schema: ref("DashboardPatch") },
+          },
+        },
+        responses: {
+          "200": {
+            description: "The changed dashboard.",
+            headers: etagHeader,
+            content: json(ref("DashboardEnvelope")),
+          },
+          "403": response("Forbidden"),
+          "404": response("NotFound"),
+          "412": errorResponse("The dashboard changed since the If-Match etag was read (code ETAG_MISMATCH)."),
+          "413": response("PayloadTooLarge"),
+          "415": errorResponse("The body is not a merge patch (code UNSUPPORTED_MEDIA_TYPE)."),
           ...commonErrors,
         },
       },
@@ -169,6 +222,11 @@ export const openApiDocument = {
           "created_by",
           "created_at",
           "updated_at",
+          "allowed_origins",
+          "embedding_enabled",
+          "embed_defaults",
+          "permission_ceiling",
+          "etag",
         ],
         additionalProperties: false,
         properties: {
@@ -182,6 +240,62 @@ export const openApiDocument = {
           created_by: { type: "string", description: "The subject of the token that created it." },
           created_at: { type: "string", format: "date-time" },
           updated_at: { type: "string", format: "date-time" },
+          allowed_origins: ref("Origins"),
+          embedding_enabled: {
+            type: "boolean",
+            description: "false pauses embedding: no token is minted and existing ones do not verify until it is true.",
+          },
+          embed_defaults: ref("EmbedSettings"),
+          permission_ceiling: {
+            ...ref("Permissions"),
+            description: "The most a token for this dashboard may grant.",
+          },
+          etag: { type: "string", description: "The version it was read at; also its ETag header." },
+        },
+      },
+      Origins: {
+        type: "array",
+        maxItems: 20,
+        items: { type: "string", format: "uri", description: "scheme://host[:port]" },
+        description: "The origins an iframe token may be bound to.",
+      },
+      Permissions: { type: "array", uniqueItems: true, items: { enum: [...EMBED_PERMISSIONS] } },
+      Theme: { enum: [...EMBED_THEMES] },
+      EmbedSettings: {
+        type: "object",
+        required: ["permissions", "locale", "time_zone", "theme"],
+        additionalProperties: false,
+        properties: {
+          permissions: ref("Permissions"),
+          locale: { type: "string", description: 'A BCP 47 tag in canonical form; "" for the renderer\'s own.' },
+          time_zone: {
+            type: "string",
+            description: 'An IANA time zone in canonical form; "" for the renderer\'s own.',
+          },
+          theme: { enum: [...EMBED_THEMES, ""], description: '"" leaves the theme to the renderer.' },
+        },
+      },
+      EmbedSettingsInput: {
+        type: "object",
+        properties: {
+          permissions: { ...ref("Permissions"), type: ["array", "null"] },
+          locale: { type: ["string", "null"], description: "A BCP 47 tag Intl accepts; stored in canonical form." },
+          time_zone: { type: ["string", "null"], description: "An IANA time zone Intl accepts; stored canonical." },
+          theme: { anyOf: [ref("Theme"), { type: "null" }] },
+        },
+      },
+      DashboardPatch: {
+        type: "object",
+        minProperties: 1,
+        additionalProperties: false,
+        properties: {
+          name: { type: "string", minLength: 1, maxLength: 200 },
+          description: { type: ["string", "null"], maxLength: 2000 },
+          workspace_id: ref("Id"),
+          allowed_origins: { anyOf: [ref("Origins"), { type: "null" }] },
+          embedding_enabled: { type: ["boolean", "null"] },
+          embed_defaults: { anyOf: [ref("EmbedSettingsInput"), { type: "null" }] },
+          permission_ceiling: { anyOf: [ref("Permissions"), { type: "null" }] },
         },
       },
       CreateDashboardRequest: {
@@ -197,6 +311,13 @@ export const openApiDocument = {
             description:
               "Makes the call safe to retry: a retry with the same request_id returns the original dashboard (201) instead of 409; a different request reusing it is 422.",
           },
+          allowed_origins: { anyOf: [ref("Origins"), { type: "null" }] },
+          embedding_enabled: { type: ["boolean", "null"], description: "Organization admins only; default true." },
+          embed_defaults: { anyOf: [ref("EmbedSettingsInput"), { type: "null" }] },
+          permission_ceiling: {
+            anyOf: [ref("Permissions"), { type: "null" }],
+            description: "Organization admins only; default every permission.",
+          },
         },
       },
       CreateIframeTokenRequest: {
@@ -211,6 +332,26 @@ export const openApiDocument = {
             description:
               "Unix seconds at which the token stops working; absent means the server's default lifetime. In the past " +
               "or beyond the server's maximum lifetime is 422.",
+          },
+          origin: {
+            type: ["string", "null"],
+            description: "Binds the token to one of the dashboard's allowed_origins.",
+          },
+          permissions: {
+            anyOf: [ref("Permissions"), { type: "null" }],
+            description: "What the viewer may do; absent means the dashboard's default. More than its ceiling is 422.",
+          },
+          locale: { type: ["string", "null"], description: "A BCP 47 tag; absent means the dashboard's default." },
+          time_zone: { type: ["string", "null"], description: "An IANA time zone; absent means the default." },
+          theme: { anyOf: [ref("Theme"), { type: "null" }] },
+          viewer: {
+            type: ["object", "null"],
+            required: ["id"],
+            properties: {
+              id: { type: "string", minLength: 1, maxLength: 256 },
+              display_name: { type: "string", maxLength: 200 },
+            },
+            description: "The end user within the tenant, for the renderer to attribute views and queries.",
           },
         },
       },
@@ -244,12 +385,13 @@ export const openApiDocument = {
           success: { const: true },
           data: {
             type: "object",
-            required: ["token", "dashboard_id", "expires_at"],
+            required: ["token", "dashboard_id", "expires_at", "token_id"],
             additionalProperties: false,
             properties: {
               token: { type: "string", description: "A compact JWS (EdDSA)." },
               dashboard_id: { type: "string" },
               expires_at: { type: "integer", description: "Unix seconds; the token's exp claim." },
+              token_id: { type: "string", description: "The token's jti, to revoke it by." },
             },
           },
         },

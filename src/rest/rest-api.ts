@@ -68,9 +68,13 @@ function restHttpRoute(route: RestRoute, deps: RestApiDeps): HttpRoute {
       x.record.protocol = "rest";
       return runCall(x, spec, restWire(x, route, deps.maxRequestBytes), deps.guard);
     },
-    refuse: (x, err) => answerError(x, err, route.fieldNames, answerHeaders(NOTHING_CHARGED, err)),
+    refuse: (x, err) => answerError(x, err, route.fieldName, answerHeaders(NOTHING_CHARGED, err)),
   };
 }
+
+/** The guide's words, not Connect's: REST clients know no readMaxBytes. */
+const restTooLarge = (maxBytes: number) =>
+  new ServiceError("MESSAGE_TOO_LARGE", `the request is larger than the ${maxBytes}-byte limit`);
 
 /** A call refused before the guard ran was counted against no budget. */
 const NOTHING_CHARGED = { rateLimit: undefined, refused: false };
@@ -89,27 +93,28 @@ function restWire(x: Exchange, route: RestRoute, maxRequestBytes: number): CallW
       return Promise.resolve({
         params,
         query: new URLSearchParams(x.target.query),
-        body: async () => parseJsonObject(await readBody(x, maxRequestBytes, deadline, authenticated)),
+        header: (name) => x.req.headers[name],
+        body: async () => parseJsonObject(await readBody(x, maxRequestBytes, deadline, authenticated, restTooLarge)),
       });
     },
     answer(response, headers) {
       sendEnvelope(x.res, response, headers);
       return Promise.resolve();
     },
-    refuse: (err, headers) => answerError(x, err, route.fieldNames, headers),
+    refuse: (err, headers) => answerError(x, err, route.fieldName, headers),
   };
 }
 
 function answerError(
   x: Exchange,
   err: ServiceError,
-  fieldNames: Record<string, string> | undefined,
+  fieldName: ((field: string) => string) | undefined,
   headers: HeaderMap,
 ) {
   x.record.protocol = "rest";
   x.record.error = err;
   if (x.res.destroyed || x.res.headersSent) return;
-  const response = restErrorResponse(err, fieldNames);
+  const response = restErrorResponse(err, fieldName);
   // After refusing an oversized HTTP/1.1 body unread, the connection cannot be reused.
   const close: HeaderMap =
     err.reason === "MESSAGE_TOO_LARGE" && x.req.httpVersionMajor === 1 ? { connection: "close" } : {};

@@ -1,25 +1,39 @@
 import type { CallScope } from "../call/call-scope.js";
 import type { Dashboards } from "../service/dashboards.js";
+import { ServiceError } from "../errors/service-error.js";
+import type { DashboardRecord } from "../store/dashboard-store.js";
+import { etagOf } from "../service/etag.js";
 import { toDashboardJson } from "./dashboard-json.js";
 import { success, type RestResponse } from "./envelope.js";
+import {
+  ifMatchTags,
+  permissionsFromJson,
+  settingsFromJson,
+  themeFromJson,
+  updateFromMergePatch,
+  viewerFromJson,
+} from "./settings-json.js";
 
 export interface RouteCall {
   call: CallScope;
   /** Path parameters, percent-decoded. */
   params: Record<string, string>;
   query: URLSearchParams;
+  /** A request header, as Node parsed it (lower-case name). */
+  header: (name: string) => string | string[] | undefined;
   /** The JSON object body (read, bounded, and parsed only by routes that take one). */
   body: () => Promise<Record<string, unknown>>;
 }
 
 export interface RestRoute {
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PATCH" | "DELETE";
   /** Matched against the whole path; named groups become params. */
   pattern: RegExp;
   /** The RPC this route stands for: the same guard budget, the same domain operation. */
-  rpc: "CreateDashboard" | "GetDashboard" | "ListDashboards" | "DeleteDashboard" | "CreateIframeToken";
-  /** REST names of fields the domain reports with their proto names. */
-  fieldNames?: Record<string, string>;
+  rpc:
+    "CreateDashboard" | "GetDashboard" | "ListDashboards" | "UpdateDashboard" | "DeleteDashboard" | "CreateIframeToken";
+  /** The REST name of a field the domain reports by its proto path. */
+  fieldName?: (field: string) => string;
   handle(call: RouteCall): Promise<RestResponse>;
 }
 
@@ -35,6 +49,7 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       method: "POST",
       pattern: /^\/api\/v1\/dashboards\/iframe-token$/,
       rpc: "CreateIframeToken",
+      fieldName: restFieldName,
       async handle({ call, body }) {
         const b = await body();
         const minted = await dashboards.mintIframeToken(call, {
@@ -42,14 +57,28 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
           workspaceId: b.workspace_id as string,
           dashboardId: b.dashboard_id as string,
           validUntil: absentIfNull(b.valid_until) as number | undefined,
+          origin: absentIfNull(b.origin) as string | undefined,
+          settings: {
+            permissions: permissionsFromJson(b.permissions),
+            locale: absentIfNull(b.locale) as string | undefined,
+            timeZone: absentIfNull(b.time_zone) as string | undefined,
+            theme: themeFromJson(b.theme),
+          },
+          viewer: viewerFromJson(b.viewer),
         });
-        return success({ token: minted.token, dashboard_id: minted.dashboardId, expires_at: minted.expiresAt });
+        return success({
+          token: minted.token,
+          dashboard_id: minted.dashboardId,
+          expires_at: minted.expiresAt,
+          token_id: minted.jti,
+        });
       },
     },
     {
       method: "POST",
       pattern: /^\/api\/v1\/dashboards$/,
       rpc: "CreateDashboard",
+      fieldName: restFieldName,
       async handle({ call, body }) {
         const b = await body();
         const created = await dashboards.create(call, {
@@ -59,9 +88,14 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
           description: absentIfNull(b.description) as string | undefined,
           // As on the RPC (AIP-155): a retry with the same id gets the original dashboard back.
           requestId: absentIfNull(b.request_id) as string | undefined,
+          allowedOrigins: absentIfNull(b.allowed_origins) as string[] | undefined,
+          embeddingEnabled: absentIfNull(b.embedding_enabled) as boolean | undefined,
+          embedDefaults: settingsFromJson(b.embed_defaults),
+          permissionCeiling: permissionsFromJson(b.permission_ceiling),
         });
         return success(toDashboardJson(created), 201, {
           location: `/api/v1/dashboards/${encodeURIComponent(created.tenantId)}`,
+          ...etagHeader(created),
         });
       },
     },
@@ -69,7 +103,7 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       method: "GET",
       pattern: /^\/api\/v1\/dashboards$/,
       rpc: "ListDashboards",
-      fieldNames: { page_size: "limit" },
+      fieldName: (field) => (field === "page_size" ? "limit" : field),
       async handle({ call, query }) {
         const page = await dashboards.list(call, {
           pageSize: integerParam(query, "limit"),
@@ -87,7 +121,28 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       pattern: /^\/api\/v1\/dashboards\/(?<tenant_id>[^/]+)$/,
       rpc: "GetDashboard",
       async handle({ call, params }) {
-        return success(toDashboardJson(await dashboards.get(call, { tenantId: params.tenant_id! })));
+        const dashboard = await dashboards.get(call, { tenantId: params.tenant_id! });
+        return success(toDashboardJson(dashboard), 200, etagHeader(dashboard));
+      },
+    },
+    {
+      method: "PATCH",
+      pattern: /^\/api\/v1\/dashboards\/(?<tenant_id>[^/]+)$/,
+      rpc: "UpdateDashboard",
+      // The RPC's fields are members of its request's dashboard; the patch is the dashboard itself.
+      fieldName: (field) => restFieldName(field.replace(/^dashboard\./, "")),
+      async handle({ call, params, header, body }) {
+        assertMergePatch(header("content-type"));
+        const { paths, values } = updateFromMergePatch(await body());
+        const updated = await dashboards.update(call, {
+          tenantId: params.tenant_id!,
+          ifMatch: ifMatchTags(header("if-match")),
+          // A merge patch names exactly what it changes: its members are the mask.
+          mask: paths,
+          setInRequest: paths,
+          values,
+        });
+        return success(toDashboardJson(updated), 200, etagHeader(updated));
       },
     },
     {
@@ -100,6 +155,29 @@ export function dashboardRoutes(dashboards: Dashboards): RestRoute[] {
       },
     },
   ];
+}
+
+/**
+ * A proto field path as the REST JSON names it: a permission set is a plain
+ * array there, not a message around one ("permissions.permissions[1]" is
+ * "permissions[1]").
+ */
+const restFieldName = (field: string) => field.replace(/(^|\.)(permissions|permission_ceiling)\.permissions/, "$1$2");
+
+const etagHeader = (d: DashboardRecord) => ({ etag: etagOf(d) });
+
+/** RFC 7396's media type, or plain JSON (what a client of the guide's routes sends); a JSON Patch is refused, not misread. */
+function assertMergePatch(contentType: string | string[] | undefined): void {
+  const type = String(contentType ?? "application/json")
+    .split(";")[0]!
+    .trim()
+    .toLowerCase();
+  if (type !== "application/merge-patch+json" && type !== "application/json") {
+    throw new ServiceError(
+      "UNSUPPORTED_MEDIA_TYPE",
+      `PATCH takes application/merge-patch+json (RFC 7396), not ${type === "" ? "an empty content type" : type}`,
+    );
+  }
 }
 
 /** JSON null means "not given", as the guide's optional fields allowed. */

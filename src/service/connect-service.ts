@@ -8,6 +8,16 @@ import type { DashboardRecord } from "../store/dashboard-store.js";
 import type { Dashboards } from "./dashboards.js";
 import { auditEventMessage, claimsMessage, requestedFilter, revokeTarget } from "./embed-messages.js";
 import type { EmbedServices } from "./embed-services.js";
+import { etagOf } from "./etag.js";
+import {
+  permissionsFrom,
+  permissionsMessage,
+  settingsFrom,
+  settingsMessage,
+  themeFrom,
+  updateFrom,
+  viewerFrom,
+} from "./settings-messages.js";
 
 export function toDashboardMessage(d: DashboardRecord): Dashboard {
   return create(DashboardSchema, {
@@ -22,6 +32,10 @@ export function toDashboardMessage(d: DashboardRecord): Dashboard {
     allowedOrigins: d.allowedOrigins,
     createdAt: timestampFromDate(d.createdAt),
     updatedAt: timestampFromDate(d.updatedAt),
+    etag: etagOf(d),
+    embeddingEnabled: d.embeddingEnabled,
+    embedDefaults: settingsMessage(d.embedDefaults),
+    permissionCeiling: permissionsMessage(d.permissionCeiling),
   });
 }
 
@@ -39,6 +53,9 @@ export function dashboardServiceImpl(
         description: req.description,
         allowedOrigins: req.allowedOrigins,
         requestId: req.requestId,
+        embeddingEnabled: req.embeddingEnabled,
+        embedDefaults: settingsFrom(req.embedDefaults),
+        permissionCeiling: req.permissionCeiling ? permissionsFrom(req.permissionCeiling) : undefined,
       });
       return { dashboard: toDashboardMessage(created) };
     },
@@ -57,6 +74,17 @@ export function dashboardServiceImpl(
         totalSize: page.totalSize,
       };
     },
+    async updateDashboard(req, ctx) {
+      const { values, setInRequest } = updateFrom(req.dashboard);
+      const updated = await dashboards.update(callOf(ctx), {
+        tenantId: req.dashboard?.tenantId ?? "",
+        ifMatch: req.dashboard?.etag ? [req.dashboard.etag] : undefined,
+        mask: req.updateMask?.paths,
+        setInRequest,
+        values,
+      });
+      return { dashboard: toDashboardMessage(updated) };
+    },
     async deleteDashboard(req, ctx) {
       await dashboards.delete(callOf(ctx), { tenantId: req.tenantId });
       return {};
@@ -69,6 +97,13 @@ export function dashboardServiceImpl(
         validUntil: req.validUntil === undefined ? undefined : toSafeNumber(req.validUntil),
         filters: req.filters.map(requestedFilter),
         origin: req.origin,
+        settings: {
+          permissions: req.permissions ? permissionsFrom(req.permissions) : undefined,
+          locale: req.locale,
+          timeZone: req.timeZone,
+          theme: themeFrom(req.theme),
+        },
+        viewer: viewerFrom(req.viewer),
       });
       return {
         token: minted.token,

@@ -2,15 +2,16 @@ import { createHash } from "node:crypto";
 import { v7 as uuidv7 } from "uuid";
 import type { Caller } from "../auth/caller.js";
 import type { CallScope } from "../call/call-scope.js";
-import { assertMayUseTenant, listScope } from "../auth/policy.js";
+import { assertMayChangeDashboard, assertMayUseTenant, listScope } from "../auth/policy.js";
 import type { EmbedConfig } from "../config/config.js";
-import { invalidArgument, notFound } from "../errors/service-error.js";
+import { invalidArgument, notFound, ServiceError } from "../errors/service-error.js";
 import type { DashboardRecord, DashboardStore } from "../store/dashboard-store.js";
 import type { InTransaction } from "../store/stores.js";
 import type { GroupCommit } from "../store/group-commit.js";
 import type { NewAuditEvent } from "../store/audit-store.js";
 import type { EmbedSigner } from "../tokens/embed-signer.js";
 import { lastPossibleExpiry } from "../tokens/embed-verifier.js";
+import { ALL_PERMISSIONS, NO_EMBED_DEFAULTS, type EmbedSettings } from "../tokens/embed-settings.js";
 import { tenantFilter, type LockedFilter } from "../tokens/filters.js";
 import type { PageTokenCodec } from "../tokens/page-token.js";
 import {
@@ -24,12 +25,38 @@ import {
   type MintIframeTokenInput,
   type TenantInput,
 } from "../validation/requests.js";
+import { checkEmbedSettings, checkPermissionSet, checkViewer, overCeiling } from "../validation/embed-rules.js";
 import { validate, violationsOf } from "../validation/rules.js";
+import {
+  ADMIN_ONLY_PATHS,
+  applyUpdate,
+  changedPaths,
+  checkUpdateValues,
+  resolveUpdatePaths,
+  type DashboardUpdateValues,
+  type UpdatePath,
+} from "./dashboard-update.js";
+import { etagOf } from "./etag.js";
 import { keysetPage } from "./keyset-pages.js";
+
+/** UpdateDashboard's input: which dashboard, from which version, which paths, and their values. */
+export interface DashboardUpdateInput {
+  tenantId: string;
+  /**
+   * The etags the update may be based on: undefined for none (the last write
+   * wins), "*" for any version (REST's If-Match: *), otherwise one of these.
+   */
+  ifMatch: readonly string[] | "*" | undefined;
+  /** The mask as sent; undefined or empty means "the fields set in the request". */
+  mask: string[] | undefined;
+  /** The paths the request set, for an empty mask. */
+  setInRequest: UpdatePath[];
+  values: DashboardUpdateValues;
+}
 
 /** What makes two CreateDashboard calls "the same request": the caller and every field. */
 function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInput): string {
-  const fields = [
+  const fields: unknown[] = [
     caller.subject,
     input.tenantId,
     input.workspaceId,
@@ -37,6 +64,9 @@ function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInpu
     input.description ?? null,
     input.allowedOrigins ?? [],
   ];
+  // Only when given, so requests from before embed settings keep their fingerprints.
+  const settings = [input.embeddingEnabled, input.embedDefaults, input.permissionCeiling];
+  if (settings.some((s) => s !== undefined)) fields.push(settings);
   return createHash("sha256").update(JSON.stringify(fields)).digest("base64url");
 }
 
@@ -79,8 +109,29 @@ export class Dashboards {
   }
 
   async create({ caller, deadline }: CallScope, input: CreateEmbeddableDashboardInput): Promise<DashboardRecord> {
-    validate(createEmbeddableDashboardRules, input);
+    const defaults = checkEmbedSettings(input.embedDefaults ?? {}, "embed_defaults");
+    const ceiling = checkPermissionSet(
+      input.permissionCeiling ?? [...ALL_PERMISSIONS],
+      "permission_ceiling.permissions",
+    );
+    const violations = [
+      ...violationsOf(createEmbeddableDashboardRules, input),
+      ...defaults.violations,
+      ...ceiling.violations,
+    ];
+    if (violations.length > 0) throw invalidArgument(violations);
+    const embedDefaults = { ...NO_EMBED_DEFAULTS, ...defaults.canonical };
+    const over = overCeiling(embedDefaults.permissions, ceiling.canonical, "embed_defaults.permissions.permissions");
+    if (over.length > 0) throw invalidArgument(over);
     assertMayUseTenant(caller, input.tenantId);
+    assertMayChangeDashboard(
+      caller,
+      [
+        ...(input.embeddingEnabled === undefined ? [] : ["embedding_enabled"]),
+        ...(input.permissionCeiling === undefined ? [] : ["permission_ceiling"]),
+      ],
+      ADMIN_ONLY_PATHS,
+    );
     const id = uuidv7();
     const requestId = input.requestId || undefined;
     const created = await this.deps.transaction(async (tx) => {
@@ -103,6 +154,9 @@ export class Dashboards {
         description: input.description ?? "",
         createdBy: caller.subject,
         allowedOrigins: input.allowedOrigins ?? [],
+        embeddingEnabled: input.embeddingEnabled ?? true,
+        embedDefaults,
+        permissionCeiling: ceiling.canonical,
       });
       await tx.audit.record({
         id: uuidv7(),
@@ -141,6 +195,56 @@ export class Dashboards {
     return { dashboards: items, nextPageToken, totalSize };
   }
 
+  /**
+   * UpdateDashboard (AIP-134 and AIP-154): the mask says what changes, the
+   * policy who may change it, the etag (when given) that nobody changed it
+   * since it was read. The row is locked for the read and the write, so of
+   * two updates from the same etag exactly one wins. Changing the workspace
+   * revokes the dashboard's tokens, which carry the old one.
+   */
+  async update({ caller, deadline }: CallScope, input: DashboardUpdateInput): Promise<DashboardRecord> {
+    validate(tenantRules, { tenantId: input.tenantId });
+    const paths = resolveUpdatePaths(input.mask, input.setInRequest);
+    checkUpdateValues(paths, input.values);
+    assertMayUseTenant(caller, input.tenantId);
+    assertMayChangeDashboard(caller, paths, ADMIN_ONLY_PATHS);
+    const now = this.now();
+    const updated = await this.deps.transaction(async (tx) => {
+      const current = await tx.dashboards.findForUpdate(caller.organizationId, input.tenantId);
+      if (!current) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+      if (Array.isArray(input.ifMatch) && !input.ifMatch.includes(etagOf(current))) {
+        throw new ServiceError("ETAG_MISMATCH", "the dashboard changed since this etag was read; read it again", {
+          metadata: { etag: etagOf(current) },
+        });
+      }
+      const next = applyUpdate(current, paths, input.values);
+      const changed = changedPaths(current, next, paths);
+      if (changed.length === 0) return current;
+      const written = await tx.dashboards.update(caller.organizationId, input.tenantId, next);
+      if (changed.includes("workspace_id")) {
+        await tx.revocations.cutOff(
+          caller.organizationId,
+          written.tenantId,
+          written.id,
+          new Date(now),
+          lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
+        );
+      }
+      await tx.audit.record({
+        id: uuidv7(),
+        organizationId: caller.organizationId,
+        action: "DASHBOARD_UPDATED",
+        actor: caller.subject,
+        tenantId: written.tenantId,
+        dashboardId: written.id,
+        details: { paths: changed.join(",") },
+      });
+      return written;
+    }, deadline);
+    this.deps.store.forget(caller.organizationId, input.tenantId);
+    return updated;
+  }
+
   async delete({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
@@ -171,9 +275,13 @@ export class Dashboards {
   }
 
   async mintIframeToken({ caller, deadline }: CallScope, input: MintIframeTokenInput): Promise<IframeToken> {
+    const settings = checkEmbedSettings(input.settings ?? {}, "");
+    const viewer = checkViewer(input.viewer);
     const violations = [
       ...violationsOf(mintIframeTokenRules, input),
       ...filterViolations(input.filters ?? [], this.deps.embed.filterFields),
+      ...settings.violations,
+      ...viewer.violations,
     ];
     if (violations.length > 0) throw invalidArgument(violations);
     assertMayUseTenant(caller, input.tenantId);
@@ -194,6 +302,9 @@ export class Dashboards {
         `tenant "${input.tenantId}" has no dashboard "${input.dashboardId}" in workspace "${input.workspaceId}"`,
       );
     }
+    if (!dashboard.embeddingEnabled) {
+      throw new ServiceError("EMBEDDING_PAUSED", "embedding of this dashboard is paused; an admin can resume it");
+    }
     if (dashboard.allowedOrigins.length > 0 && !dashboard.allowedOrigins.includes(input.origin ?? "")) {
       throw invalidArgument([
         {
@@ -210,6 +321,15 @@ export class Dashboards {
       tenantFilter(dashboard.tenantId),
       ...(input.filters ?? []).map((f) => ({ field: f.field, operator: f.operator!, values: [...f.values] })),
     ];
+    // What the mint leaves unset comes from the dashboard's defaults; it may narrow them, never exceed the ceiling.
+    const embed: EmbedSettings = {
+      permissions: settings.canonical.permissions ?? dashboard.embedDefaults.permissions,
+      locale: settings.canonical.locale ?? dashboard.embedDefaults.locale,
+      timeZone: settings.canonical.timeZone ?? dashboard.embedDefaults.timeZone,
+      theme: settings.canonical.theme ?? dashboard.embedDefaults.theme,
+    };
+    const over = overCeiling(embed.permissions, dashboard.permissionCeiling, "permissions.permissions");
+    if (over.length > 0) throw invalidArgument(over);
     // Nothing is signed, nor audited, for a caller that has already gone.
     deadline.throwIfDone();
     const signed = await this.deps.signer.sign(
@@ -221,6 +341,8 @@ export class Dashboards {
         subject: caller.subject,
         filters,
         origin: input.origin,
+        embed,
+        viewer: viewer.viewer,
       },
       issuedAt,
       expiresAt,
@@ -237,7 +359,11 @@ export class Dashboards {
         tokenId: signed.jti,
         tokenExpiresAt: new Date(expiresAt * 1000),
         tokenLifetimeSeconds: expiresAt - issuedAt,
-        details: { kid: signed.kid, ...(input.origin === undefined ? {} : { origin: input.origin }) },
+        details: {
+          kid: signed.kid,
+          ...(input.origin === undefined ? {} : { origin: input.origin }),
+          ...(viewer.viewer ? { viewer_id: viewer.viewer.id } : {}),
+        },
       },
       deadline,
     );

@@ -10,6 +10,7 @@ import {
 } from "../../gen/dashboard/v1/iframe_token_pb.js";
 import type { RevokeIframeTokensRequest } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import type { AuditEventRecord } from "../store/audit-store.js";
+import { protoPermissions, protoTheme, viewerMessage } from "./settings-messages.js";
 import type { VerifiedEmbedToken } from "../tokens/embed-verifier.js";
 import type { FilterOperator as ClaimOperator, LockedFilter } from "../tokens/filters.js";
 import type { RequestedFilter, RevokeTarget } from "../validation/requests.js";
@@ -56,6 +57,11 @@ export function claimsMessage(t: VerifiedEmbedToken): IframeTokenClaims {
     dashboardId: t.dashboardId,
     filters: t.filters.map(filterMessage),
     origin: t.origin ?? "",
+    permissions: protoPermissions(t.embed.permissions),
+    locale: t.embed.locale,
+    timeZone: t.embed.timeZone,
+    theme: protoTheme(t.embed.theme),
+    viewer: viewerMessage(t.viewer),
   });
 }
 

@@ -66,6 +66,16 @@ export class IframeTokens {
       );
     }
     if (!state.dashboardExists) throw new ServiceError("TOKEN_REVOKED", "the dashboard of the token no longer exists");
+    // A pause is not a revocation: once embedding resumes, the token verifies again until it expires.
+    if (!state.embeddingEnabled) {
+      throw new ServiceError("EMBEDDING_PAUSED", "embedding of the token's dashboard is paused");
+    }
+    if (token.origin !== undefined && state.allowedOrigins.length > 0 && !state.allowedOrigins.includes(token.origin)) {
+      throw new ServiceError(
+        "ORIGIN_NOT_ALLOWED",
+        "the token's origin is no longer one the dashboard may be embedded in",
+      );
+    }
     return token;
   }
 

@@ -3,7 +3,12 @@ import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scop
 import type { Sql } from "./sql.js";
 
 export type AuditAction =
-  "DASHBOARD_CREATED" | "DASHBOARD_DELETED" | "IFRAME_TOKEN_MINTED" | "IFRAME_TOKENS_REVOKED" | "SIGNING_KEY_ROTATED";
+  | "DASHBOARD_CREATED"
+  | "DASHBOARD_DELETED"
+  | "DASHBOARD_UPDATED"
+  | "IFRAME_TOKEN_MINTED"
+  | "IFRAME_TOKENS_REVOKED"
+  | "SIGNING_KEY_ROTATED";
 
 export interface NewAuditEvent {
   id: string;

@@ -1,13 +1,19 @@
 import type { DashboardRecord } from "./dashboard-store.js";
 import type { Sql } from "./sql.js";
+import { ALL_PERMISSIONS } from "../tokens/embed-settings.js";
 
 export type RequestClaim =
   { kind: "claimed" } | { kind: "replay"; fingerprint: string; response: DashboardRecord | undefined };
 
-interface StoredResponse extends Omit<DashboardRecord, "createdAt" | "updatedAt"> {
-  createdAt: string;
-  updatedAt: string;
-}
+/** A result as stored: JSON dates, and (from a release before embed settings) maybe without them. */
+type StoredResponse = Omit<
+  DashboardRecord,
+  "createdAt" | "updatedAt" | "embeddingEnabled" | "embedDefaults" | "permissionCeiling" | "version"
+> &
+  Partial<Pick<DashboardRecord, "embeddingEnabled" | "embedDefaults" | "permissionCeiling" | "version">> & {
+    createdAt: string;
+    updatedAt: string;
+  };
 
 /**
  * CreateDashboard request ids (AIP-155). Claiming inserts the id; a concurrent
@@ -34,7 +40,16 @@ export class CreateRequestStore {
       kind: "replay",
       fingerprint: row.fingerprint,
       response: stored
-        ? { ...stored, createdAt: new Date(stored.createdAt), updatedAt: new Date(stored.updatedAt) }
+        ? {
+            // Stored by a release from before embed settings: what its dashboard got by default.
+            embeddingEnabled: true,
+            embedDefaults: { permissions: [], locale: "", timeZone: "", theme: "" },
+            permissionCeiling: [...ALL_PERMISSIONS],
+            version: 1,
+            ...stored,
+            createdAt: new Date(stored.createdAt),
+            updatedAt: new Date(stored.updatedAt),
+          }
         : undefined,
     };
   }

@@ -3,6 +3,7 @@ import { alreadyExists } from "../errors/service-error.js";
 import { changeNotice, DASHBOARD_CHANGES_CHANNEL, type DashboardCache } from "./dashboard-cache.js";
 import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
 import type { Sql } from "./sql.js";
+import type { EmbedPermission, EmbedSettings, EmbedTheme } from "../tokens/embed-settings.js";
 
 export interface DashboardRecord {
   id: string;
@@ -14,11 +15,23 @@ export interface DashboardRecord {
   createdBy: string;
   /** Origins the dashboard may be embedded in; empty means any. */
   allowedOrigins: string[];
+  /** false: embedding is paused (no mints; existing tokens refused until it is true again). */
+  embeddingEnabled: boolean;
+  embedDefaults: EmbedSettings;
+  permissionCeiling: EmbedPermission[];
+  /** Bumped by every update; the etag is made from it. */
+  version: number;
   createdAt: Date;
   updatedAt: Date;
 }
 
-export type NewDashboard = Omit<DashboardRecord, "createdAt" | "updatedAt">;
+export type NewDashboard = Omit<DashboardRecord, "createdAt" | "updatedAt" | "version">;
+
+/** What an update may change. */
+export type DashboardChanges = Pick<
+  DashboardRecord,
+  "name" | "description" | "workspaceId" | "allowedOrigins" | "embeddingEnabled" | "embedDefaults" | "permissionCeiling"
+>;
 
 interface Row {
   id: string;
@@ -29,12 +42,20 @@ interface Row {
   description: string;
   created_by: string;
   allowed_origins: string[];
+  embedding_enabled: boolean;
+  embed_permissions: string[];
+  embed_locale: string;
+  embed_time_zone: string;
+  embed_theme: string;
+  permission_ceiling: string[];
+  version: string | number;
   created_at: Date;
   updated_at: Date;
 }
 
 const COLUMNS =
-  "id, organization_id, tenant_id, workspace_id, name, description, created_by, allowed_origins, created_at, updated_at";
+  "id, organization_id, tenant_id, workspace_id, name, description, created_by, allowed_origins, embedding_enabled, " +
+  "embed_permissions, embed_locale, embed_time_zone, embed_theme, permission_ceiling, version, created_at, updated_at";
 const UNIQUE_VIOLATION = "23505";
 
 const toRecord = (r: Row): DashboardRecord => ({
@@ -46,6 +67,15 @@ const toRecord = (r: Row): DashboardRecord => ({
   description: r.description,
   createdBy: r.created_by,
   allowedOrigins: r.allowed_origins ?? [],
+  embeddingEnabled: r.embedding_enabled,
+  embedDefaults: {
+    permissions: r.embed_permissions as EmbedPermission[],
+    locale: r.embed_locale,
+    timeZone: r.embed_time_zone,
+    theme: r.embed_theme as EmbedTheme,
+  },
+  permissionCeiling: r.permission_ceiling as EmbedPermission[],
+  version: Number(r.version),
   createdAt: new Date(r.created_at),
   updatedAt: new Date(r.updated_at),
 });
@@ -77,10 +107,27 @@ export class DashboardStore {
   async insert(d: NewDashboard): Promise<DashboardRecord> {
     try {
       const { rows } = await this.sql.query<Row>(
-        `INSERT INTO dashboards (organization_id, id, tenant_id, workspace_id, name, description, created_by, allowed_origins)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        `INSERT INTO dashboards (organization_id, id, tenant_id, workspace_id, name, description, created_by,
+                                 allowed_origins, embedding_enabled, embed_permissions, embed_locale, embed_time_zone,
+                                 embed_theme, permission_ceiling)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          RETURNING ${COLUMNS}`,
-        [d.organizationId, d.id, d.tenantId, d.workspaceId, d.name, d.description, d.createdBy, d.allowedOrigins],
+        [
+          d.organizationId,
+          d.id,
+          d.tenantId,
+          d.workspaceId,
+          d.name,
+          d.description,
+          d.createdBy,
+          d.allowedOrigins,
+          d.embeddingEnabled,
+          d.embedDefaults.permissions,
+          d.embedDefaults.locale,
+          d.embedDefaults.timeZone,
+          d.embedDefaults.theme,
+          d.permissionCeiling,
+        ],
       );
       await this.announceChange(d.organizationId, d.tenantId);
       return toRecord(rows[0]!);
@@ -106,6 +153,43 @@ export class DashboardStore {
       return rows[0] && toRecord(rows[0]);
     };
     return this.cache ? this.cache.read(organizationId, tenantId, load) : load();
+  }
+
+  /** The dashboard, locked until the transaction ends, so an update reads and writes one version. */
+  async findForUpdate(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2 FOR UPDATE`,
+      [organizationId, tenantId],
+    );
+    return rows[0] && toRecord(rows[0]);
+  }
+
+  /** Writes the changes as the next version. Run it inside the transaction that locked the row. */
+  async update(organizationId: string, tenantId: string, c: DashboardChanges): Promise<DashboardRecord> {
+    const { rows } = await this.sql.query<Row>(
+      `UPDATE dashboards
+          SET name = $3, description = $4, workspace_id = $5, allowed_origins = $6, embedding_enabled = $7,
+              embed_permissions = $8, embed_locale = $9, embed_time_zone = $10, embed_theme = $11,
+              permission_ceiling = $12, version = version + 1, updated_at = now()
+        WHERE organization_id = $1 AND tenant_id = $2
+        RETURNING ${COLUMNS}`,
+      [
+        organizationId,
+        tenantId,
+        c.name,
+        c.description,
+        c.workspaceId,
+        c.allowedOrigins,
+        c.embeddingEnabled,
+        c.embedDefaults.permissions,
+        c.embedDefaults.locale,
+        c.embedDefaults.timeZone,
+        c.embedDefaults.theme,
+        c.permissionCeiling,
+      ],
+    );
+    await this.announceChange(organizationId, tenantId);
+    return toRecord(rows[0]!);
   }
 
   async deleteByTenant(organizationId: string, tenantId: string): Promise<DashboardRecord | undefined> {

@@ -9,6 +9,10 @@ export interface RevocationState {
   issuedNotAfter: Date | undefined;
   /** The dashboard the token names still exists in that tenant. */
   dashboardExists: boolean;
+  /** Its embedding is not paused (false too when it no longer exists). */
+  embeddingEnabled: boolean;
+  /** The origins it may be embedded in now (empty: any). */
+  allowedOrigins: string[];
 }
 
 /**
@@ -57,13 +61,18 @@ export class RevocationStore {
       token_revoked: boolean;
       issued_not_after: Date | null;
       dashboard_exists: boolean;
+      embedding_enabled: boolean | null;
+      allowed_origins: string[] | null;
     }>(
       `SELECT
          EXISTS (SELECT 1 FROM revoked_embed_tokens WHERE organization_id = $1 AND jti = $4) AS token_revoked,
          (SELECT max(issued_not_after) FROM embed_token_cutoffs
            WHERE organization_id = $1 AND tenant_id = $2 AND dashboard_id IN ('', $3)) AS issued_not_after,
-         EXISTS (SELECT 1 FROM dashboards
-           WHERE organization_id = $1 AND tenant_id = $2 AND id::text = $3) AS dashboard_exists`,
+         d.id IS NOT NULL AS dashboard_exists,
+         d.embedding_enabled,
+         d.allowed_origins
+       FROM (SELECT 1) AS one
+       LEFT JOIN dashboards d ON d.organization_id = $1 AND d.tenant_id = $2 AND d.id::text = $3`,
       [organizationId, tenantId, dashboardId, jti],
       deadline,
     );
@@ -72,6 +81,8 @@ export class RevocationStore {
       tokenRevoked: r.token_revoked,
       issuedNotAfter: r.issued_not_after === null ? undefined : new Date(r.issued_not_after),
       dashboardExists: r.dashboard_exists,
+      embeddingEnabled: r.embedding_enabled === true,
+      allowedOrigins: r.allowed_origins ?? [],
     };
   }
 

@@ -1,6 +1,7 @@
 import { SignJWT } from "jose";
 import { v7 as uuidv7 } from "uuid";
 import type { EmbedConfig } from "../config/config.js";
+import { embedClaims, type EmbedSettings, type EmbedViewer } from "./embed-settings.js";
 import { filterClaims, type LockedFilter } from "./filters.js";
 import { EMBED_ALGORITHM, type KeyRing } from "./key-ring.js";
 
@@ -17,6 +18,10 @@ export interface EmbedClaims {
   filters: LockedFilter[];
   /** The embedding origin the token is bound to, when the mint named one. */
   origin: string | undefined;
+  /** What the viewer may do and how to show the dashboard, already within the dashboard's ceiling. */
+  embed: EmbedSettings;
+  /** The person the token is for, when the mint named one. */
+  viewer: EmbedViewer | undefined;
 }
 
 export interface SignedEmbedToken {
@@ -49,6 +54,7 @@ export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience
         dashboard_id: claims.dashboardId,
         filters: filterClaims(claims.filters),
         ...(claims.origin === undefined ? {} : { origin: claims.origin }),
+        ...embedClaims(claims.embed, claims.viewer),
       })
         .setProtectedHeader({ alg: EMBED_ALGORITHM, kid, typ: EMBED_TOKEN_TYPE })
         .setIssuer(config.issuer)

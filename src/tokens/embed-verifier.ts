@@ -3,6 +3,7 @@ import { systemClock, type Clock } from "../clock.js";
 import type { EmbedConfig } from "../config/config.js";
 import { ServiceError } from "../errors/service-error.js";
 import { EMBED_TOKEN_TYPE } from "./embed-signer.js";
+import { embedFromClaims, type EmbedSettings, type EmbedViewer } from "./embed-settings.js";
 import { filtersFromClaim, type LockedFilter } from "./filters.js";
 import { EMBED_ALGORITHM, KEY_REFRESH_MS, type KeyRing } from "./key-ring.js";
 
@@ -45,6 +46,8 @@ export interface VerifiedEmbedToken {
   dashboardId: string;
   filters: LockedFilter[];
   origin: string | undefined;
+  embed: EmbedSettings;
+  viewer: EmbedViewer | undefined;
 }
 
 export type EmbedVerifier = (token: string) => Promise<VerifiedEmbedToken>;
@@ -98,6 +101,8 @@ export function createEmbedVerifier(
     if (p.origin !== undefined && typeof p.origin !== "string") throw invalid();
     const filters = filtersFromClaim(p.filters);
     if (!filters) throw invalid();
+    const settings = embedFromClaims(p);
+    if (!settings) throw invalid();
     const jti = p.jti as string;
     return {
       kid,
@@ -115,6 +120,8 @@ export function createEmbedVerifier(
       dashboardId: p.dashboard_id as string,
       filters,
       origin: p.origin,
+      embed: settings.embed,
+      viewer: settings.viewer,
     };
   };
 }

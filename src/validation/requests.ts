@@ -9,6 +9,8 @@ import {
   TENANT_FILTER_FIELD,
   type FilterOperator,
 } from "../tokens/filters.js";
+import type { EmbedPermission } from "../tokens/embed-settings.js";
+import type { EmbedSettingsInput, EmbedViewerInput } from "./embed-rules.js";
 import { id, integer, optional, text, type Check, type Schema } from "./rules.js";
 
 /** The domain's inputs, one per operation, and the rules each must meet. */
@@ -93,17 +95,26 @@ const originList: Check = (v) => {
   return undefined;
 };
 
-/** createDashboardRules plus the optional embedding origins. */
+/** createDashboardRules plus the optional embedding origins and settings. */
 export interface CreateEmbeddableDashboardInput extends CreateDashboardInput {
   allowedOrigins?: string[] | undefined;
   /** AIP-155 idempotency key; empty or absent means none. */
   requestId?: string | undefined;
+  /** Unset: true. */
+  embeddingEnabled?: boolean | undefined;
+  embedDefaults?: EmbedSettingsInput | undefined;
+  /** Unset: every permission. */
+  permissionCeiling?: (EmbedPermission | undefined)[] | undefined;
 }
 
 export const createEmbeddableDashboardRules: Schema<CreateEmbeddableDashboardInput> = {
   ...createDashboardRules,
   allowedOrigins: { field: "allowed_origins", check: originList },
   requestId: { field: "request_id", check: (v) => (v === undefined || v === "" ? undefined : id(v)) },
+  // Checked by the embed rules (validation/embed-rules.ts), which also make them canonical.
+  embeddingEnabled: { field: "embedding_enabled", check: () => undefined },
+  embedDefaults: { field: "embed_defaults", check: () => undefined },
+  permissionCeiling: { field: "permission_ceiling", check: () => undefined },
 };
 
 /** A filter as requested; operator is undefined when the request named none or one outside the closed set. */
@@ -117,6 +128,9 @@ export interface MintIframeTokenInput extends CreateIframeTokenInput {
   filters?: RequestedFilter[] | undefined;
   /** The origin the page embedding the dashboard is served from. */
   origin?: string | undefined;
+  /** What the mint sets of the embed settings; the rest comes from the dashboard's defaults. */
+  settings?: EmbedSettingsInput | undefined;
+  viewer?: EmbedViewerInput | undefined;
 }
 
 export const mintIframeTokenRules: Schema<MintIframeTokenInput> = {
@@ -126,6 +140,9 @@ export const mintIframeTokenRules: Schema<MintIframeTokenInput> = {
     check: (v) => (Array.isArray(v) && v.length > MAX_FILTERS ? `must have at most ${MAX_FILTERS} filters` : undefined),
   },
   origin: { field: "origin", check: optional(webOrigin) },
+  // Checked by the embed rules (validation/embed-rules.ts).
+  settings: { field: "settings", check: () => undefined },
+  viewer: { field: "viewer", check: () => undefined },
 };
 
 /**

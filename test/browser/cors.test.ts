@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CORS_ALLOWED_HEADERS, CORS_EXPOSED_HEADERS } from "../../src/edge/cors.js";
+import { CORS_ALLOWED_HEADERS, CORS_ALLOWED_METHODS, CORS_EXPOSED_HEADERS } from "../../src/edge/cors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { callerToken } from "../helpers/tokens.js";
 
@@ -167,9 +167,10 @@ describe("CORS on actual responses", () => {
 });
 
 describe("CORS header lists", () => {
-  it("are the ones @connectrpc/connect exports, plus authorization", async () => {
+  it("are the ones @connectrpc/connect exports, plus authorization and REST's If-Match and ETag", async () => {
     const { cors } = await import("@connectrpc/connect");
-    expect(CORS_ALLOWED_HEADERS).toEqual([...cors.allowedHeaders, "authorization"]);
-    expect(CORS_EXPOSED_HEADERS).toEqual(expect.arrayContaining([...cors.exposedHeaders, "retry-after"]));
+    expect(CORS_ALLOWED_HEADERS).toEqual([...cors.allowedHeaders, "authorization", "if-match"]);
+    expect(CORS_EXPOSED_HEADERS).toEqual(expect.arrayContaining([...cors.exposedHeaders, "retry-after", "etag"]));
+    expect(CORS_ALLOWED_METHODS).toEqual([...cors.allowedMethods, "PATCH", "DELETE"]);
   });
 });

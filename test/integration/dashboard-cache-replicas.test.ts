@@ -63,6 +63,34 @@ describe("dashboard reads cached on two replicas", () => {
     });
   });
 
+  it("see an update made on the other replica: the new version, and a pause that stops minting", async () => {
+    const created = (await clientA.createDashboard({ tenantId: "upd", workspaceId: "w", name: "v1" }, admin))
+      .dashboard!;
+    // Cached on A.
+    expect((await clientA.getDashboard({ tenantId: "upd" }, admin)).dashboard).toEqual(created);
+    expect((await clientA.getDashboard({ tenantId: "upd" }, admin)).dashboard).toEqual(created);
+
+    const { dashboard: updated } = await clientB.updateDashboard(
+      {
+        dashboard: { tenantId: "upd", name: "v2", embeddingEnabled: false },
+        updateMask: { paths: ["name", "embedding_enabled"] },
+      },
+      admin,
+    );
+    await eventually(async () => (await clientA.getDashboard({ tenantId: "upd" }, admin)).dashboard!.name === "v2");
+    expect((await clientA.getDashboard({ tenantId: "upd" }, admin)).dashboard).toEqual(updated);
+    // A's mint reads the dashboard through the same cache: the pause holds there too.
+    expect(
+      await failureOf(clientA.createIframeToken({ tenantId: "upd", workspaceId: "w", dashboardId: created.id }, admin)),
+    ).toMatchObject({ code: Code.FailedPrecondition, reason: "EMBEDDING_PAUSED" });
+    // An update from A's (stale) etag is refused on A, though A had cached that version.
+    expect(
+      await failureOf(
+        clientA.updateDashboard({ dashboard: { tenantId: "upd", name: "v3", etag: created.etag } }, admin),
+      ),
+    ).toMatchObject({ code: Code.Aborted, reason: "ETAG_MISMATCH" });
+  });
+
   it("reads the same replica's own writes at once", async () => {
     await clientA.createDashboard({ tenantId: "own", workspaceId: "w", name: "n" }, admin);
     await clientA.getDashboard({ tenantId: "own" }, admin);

@@ -2,8 +2,8 @@ import { Readable } from "node:stream";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { createFileRegistry, fromBinary } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { create, createFileRegistry, fromBinary } from "@bufbuild/protobuf";
+import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -95,8 +95,21 @@ describe("server reflection through a generated client", () => {
     expect(files.map((f) => f.name)).toEqual(
       expect.arrayContaining(["dashboard/v1/dashboard.proto", "google/protobuf/timestamp.proto"]),
     );
+    // Each file after the files it imports, as a FileDescriptorSet must be (protobuf-es's resolver form of
+    // createFileRegistry does not order siblings that import each other, as embed_settings.proto and
+    // iframe_token.proto, both imported by the service's file, are).
     const byName = new Map(files.map((f) => [f.name, f]));
-    const registry = createFileRegistry(files[0]!, (name) => byName.get(name));
+    const ordered: typeof files = [];
+    const place = (name: string) => {
+      const file = byName.get(name);
+      expect(file, `${name} is in the answer`).toBeDefined();
+      if (ordered.includes(file!)) return;
+      file!.dependency.forEach(place);
+      ordered.push(file!);
+    };
+    place(files[0]!.name);
+    expect(ordered).toHaveLength(files.length);
+    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: ordered }));
     const service = registry.getService("dashboard.v1.DashboardService");
     expect(service?.methods.map((m) => [m.name, m.input.typeName, m.output.typeName])).toEqual(
       DashboardService.methods.map((m) => [m.name, m.input.typeName, m.output.typeName]),

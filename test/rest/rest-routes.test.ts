@@ -24,7 +24,7 @@ afterAll(() => server.stop());
 const call = <D = unknown>(method: string, path: string, options?: Parameters<typeof rest>[3]) =>
   rest<D>(server.baseUrl, method, path, options);
 /** What POST /api/v1/dashboards/iframe-token answers as its data. */
-type IframeTokenJson = { token: string; dashboard_id: string; expires_at: number };
+type IframeTokenJson = { token: string; dashboard_id: string; expires_at: number; token_id: string };
 const admin = (org: string, sub = "alice") => callerToken({ org, admin: true, sub });
 
 async function createDashboard(token: string, tenant: string, extra: Record<string, unknown> = {}) {
@@ -61,8 +61,15 @@ describe("the guide's routes, success envelopes", () => {
         created_by: "alice",
         created_at: match.stringMatching(RFC3339),
         updated_at: match.stringMatching(RFC3339),
+        // Added after the guide, with the defaults of a dashboard that asked for no embed settings.
+        allowed_origins: [],
+        embedding_enabled: true,
+        embed_defaults: { permissions: [], locale: "", time_zone: "", theme: "" },
+        permission_ceiling: ["download_image", "export_data", "drill_through", "view_underlying_data", "fullscreen"],
+        etag: match.stringMatching(/^"[A-Za-z0-9_-]{22}"$/),
       },
     });
+    expect(res.headers.get("etag")).toBe(res.body.data.etag);
     expect(Math.abs(Date.parse(res.body.data.created_at) - Date.now())).toBeLessThan(60_000);
   });
 
@@ -128,9 +135,15 @@ describe("the guide's routes, success envelopes", () => {
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       success: true,
-      data: { token: match.any(String), dashboard_id: d.id, expires_at: match.any(Number) },
+      data: {
+        token: match.any(String),
+        dashboard_id: d.id,
+        expires_at: match.any(Number),
+        token_id: match.any(String),
+      },
     });
     const claims = decodeJwt(res.body.data.token);
+    expect(claims.jti).toBe(res.body.data.token_id);
     expect(claims).toMatchObject({
       organization_id: org,
       tenant_id: "tenant-embed",
@@ -405,6 +418,186 @@ describe("isolation between organizations, from the attacker's side", () => {
     const still = await call("GET", "/api/v1/dashboards/shared-name", { token: victim });
     expect(still.body.data).toEqual(d);
     expect((await call("GET", "/api/v1/dashboards", { token: victim })).body.total).toBe(1);
+  });
+});
+
+describe("PATCH /api/v1/dashboards/{tenant_id}: a JSON merge patch, with If-Match", () => {
+  const org = "org-rest-patch";
+  const patch = (token: string, tenant: string, body: unknown, headers: Record<string, string> = {}) =>
+    call<DashboardJson>("PATCH", `/api/v1/dashboards/${tenant}`, {
+      token,
+      body,
+      headers: { "content-type": "application/merge-patch+json", ...headers },
+    });
+
+  it("changes exactly the members sent, moves updated_at and the ETag, and GET shows the new version", async () => {
+    const token = await admin(org);
+    const before = (await createDashboard(token, "p-happy", { description: "old" })) as unknown as DashboardJson;
+    const res = await patch(token, "p-happy", { name: "Renamed", embed_defaults: { theme: "dark", locale: "EN-gb" } });
+    expect(res.status).toBe(200);
+    expect(res.body.data).toEqual({
+      ...before,
+      name: "Renamed",
+      // The locale is stored in the canonical form Intl gives it.
+      embed_defaults: { ...before.embed_defaults, theme: "dark", locale: "en-GB" },
+      updated_at: match.stringMatching(RFC3339),
+      etag: match.any(String),
+    });
+    expect(Date.parse(res.body.data.updated_at)).toBeGreaterThanOrEqual(Date.parse(before.updated_at));
+    expect(res.body.data.etag).not.toBe(before.etag);
+    expect(res.headers.get("etag")).toBe(res.body.data.etag);
+    const read = await call<DashboardJson>("GET", "/api/v1/dashboards/p-happy", { token });
+    expect(read.body.data).toEqual(res.body.data);
+    expect(read.headers.get("etag")).toBe(res.body.data.etag);
+  });
+
+  it("null resets a member to its default, and application/json is taken as a merge patch too", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "p-null", {
+      description: "d",
+      allowed_origins: ["https://a.example"],
+      embed_defaults: { theme: "light", permissions: ["fullscreen"] },
+      permission_ceiling: ["fullscreen", "export_data"],
+    });
+    const res = await patch(
+      token,
+      "p-null",
+      { description: null, allowed_origins: null, embed_defaults: null, permission_ceiling: null },
+      { "content-type": "application/json" },
+    );
+    expect(res.status).toBe(200);
+    expect(res.body.data).toMatchObject({
+      description: "",
+      allowed_origins: [],
+      embed_defaults: { permissions: [], locale: "", time_zone: "", theme: "" },
+      permission_ceiling: ["download_image", "export_data", "drill_through", "view_underlying_data", "fullscreen"],
+    });
+  });
+
+  it("If-Match: the current ETag or * applies; a stale or weak one is 412 ETAG_MISMATCH and changes nothing", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "p-match");
+    const first = await call<DashboardJson>("GET", "/api/v1/dashboards/p-match", { token });
+    const etag = first.headers.get("etag")!;
+    const applied = await patch(token, "p-match", { name: "One" }, { "if-match": etag });
+    expect(applied.status).toBe(200);
+    for (const stale of [etag, `W/${applied.headers.get("etag")}`, '"something-else"']) {
+      const refused = await patch(token, "p-match", { name: "Two" }, { "if-match": stale });
+      expect(expectError(refused, 412, "ETAG_MISMATCH")).toMatch(/changed since/);
+    }
+    // A list matches when any of its tags does (RFC 9110 §13.1.1).
+    const listed = await patch(
+      token,
+      "p-match",
+      { name: "Three" },
+      { "if-match": `"x", ${applied.headers.get("etag")}` },
+    );
+    expect(listed.body.data.name).toBe("Three");
+    const any = await patch(token, "p-match", { name: "Four" }, { "if-match": "*" });
+    expect(any.body.data.name).toBe("Four");
+    expect((await call<DashboardJson>("GET", "/api/v1/dashboards/p-match", { token })).body.data.name).toBe("Four");
+  });
+
+  it("of two edits from the same ETag, exactly one applies; the other is 412", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "p-race");
+    const etag = (await call("GET", "/api/v1/dashboards/p-race", { token })).headers.get("etag")!;
+    const answers = await Promise.all(["A", "B"].map((name) => patch(token, "p-race", { name }, { "if-match": etag })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 412]);
+    const winner = answers.find((a) => a.status === 200)!;
+    const read = await call<DashboardJson>("GET", "/api/v1/dashboards/p-race", { token });
+    expect(read.body.data.name).toBe(winner.body.data.name);
+  });
+
+  it("422 naming an unknown or immutable member, an empty patch and a bad value; 415 for a JSON Patch", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "p-bad");
+    expect(expectError(await patch(token, "p-bad", { tenant_id: "x", colour: "red" }), 422, "VALIDATION_ERROR")).toBe(
+      "tenant_id: cannot be changed; colour: is not a field of a dashboard that can be updated",
+    );
+    expect(expectError(await patch(token, "p-bad", {}), 422, "VALIDATION_ERROR")).toBe(
+      "body: names no field to change",
+    );
+    expect(
+      expectError(
+        await patch(token, "p-bad", { embed_defaults: { time_zone: "Mars/Olympus" } }),
+        422,
+        "VALIDATION_ERROR",
+      ),
+    ).toMatch(/^embed_defaults\.time_zone: /);
+    const jsonPatch = await patch(token, "p-bad", [{ op: "replace", path: "/name", value: "x" }], {
+      "content-type": "application/json-patch+json",
+    });
+    expect(expectError(jsonPatch, 415, "UNSUPPORTED_MEDIA_TYPE")).toMatch(/merge-patch/);
+    // A body past MAX_REQUEST_BYTES is refused before it is parsed.
+    expectError(await patch(token, "p-bad", { description: "x".repeat(2000) }), 413, "MESSAGE_TOO_LARGE");
+  });
+
+  it("a tenant's caller may rename its dashboard and set embed defaults within the ceiling, nothing more", async () => {
+    const token = await admin(org);
+    await createDashboard(token, "p-tenant", { permission_ceiling: ["fullscreen"] });
+    await createDashboard(token, "p-other");
+    const tenant = await callerToken({ org, tenants: ["p-tenant"] });
+    const renamed = await patch(tenant, "p-tenant", { name: "Ours", embed_defaults: { permissions: ["fullscreen"] } });
+    expect(renamed.status).toBe(200);
+    for (const body of [{ embedding_enabled: false }, { allowed_origins: ["https://evil.example"] }]) {
+      expectError(await patch(tenant, "p-tenant", body), 403, "FORBIDDEN");
+    }
+    expectError(await patch(tenant, "p-tenant", { permission_ceiling: null }), 403, "FORBIDDEN");
+    expect(
+      expectError(
+        await patch(tenant, "p-tenant", { embed_defaults: { permissions: ["export_data"] } }),
+        422,
+        "VALIDATION_ERROR",
+      ),
+    ).toBe("embed_defaults.permissions: EXPORT_DATA is not allowed by this dashboard's permission ceiling");
+    expectError(await patch(tenant, "p-other", { name: "Theirs" }), 403, "FORBIDDEN");
+    expectError(await patch(token, "p-missing", { name: "n" }), 404, "NOT_FOUND");
+    expectError(await patch("", "p-tenant", { name: "n" }), 401, "UNAUTHORIZED");
+    const read = await call<DashboardJson>("GET", "/api/v1/dashboards/p-tenant", { token });
+    expect(read.body.data).toMatchObject({ name: "Ours", embedding_enabled: true, permission_ceiling: ["fullscreen"] });
+  });
+
+  it("the iframe-token route takes the embed settings, and a paused dashboard is 409 EMBEDDING_PAUSED", async () => {
+    const token = await admin(org);
+    const d = await createDashboard(token, "p-embed", {
+      allowed_origins: ["https://app.example"],
+      embed_defaults: { theme: "dark", permissions: ["fullscreen"] },
+    });
+    const mint = (extra: Record<string, unknown>) =>
+      call<IframeTokenJson>("POST", "/api/v1/dashboards/iframe-token", {
+        token,
+        body: {
+          tenant_id: "p-embed",
+          workspace_id: "ws-1",
+          dashboard_id: d.id,
+          origin: "https://app.example",
+          ...extra,
+        },
+      });
+    const withDefaults = await mint({});
+    expect(withDefaults.status).toBe(200);
+    expect(decodeJwt(withDefaults.body.data.token)).toMatchObject({ permissions: ["fullscreen"], theme: "dark" });
+    const chosen = await mint({
+      permissions: ["export_data", "fullscreen"],
+      locale: "de-de",
+      time_zone: "europe/berlin",
+      theme: "light",
+      viewer: { id: "user-7", display_name: "Ada" },
+    });
+    expect(chosen.status).toBe(200);
+    expect(decodeJwt(chosen.body.data.token)).toMatchObject({
+      origin: "https://app.example",
+      permissions: ["export_data", "fullscreen"],
+      locale: "de-DE",
+      time_zone: "Europe/Berlin",
+      theme: "light",
+      viewer: { id: "user-7", name: "Ada" },
+    });
+    expect(expectError(await mint({ theme: "neon" }), 422, "VALIDATION_ERROR")).toMatch(/^theme: /);
+    expect((await patch(token, "p-embed", { embedding_enabled: false })).status).toBe(200);
+    expect(expectError(await mint({}), 409, "EMBEDDING_PAUSED")).toMatch(/paused/);
+    expectError(await mint({ viewer: { id: "v", display_name: "x".repeat(2000) } }), 413, "MESSAGE_TOO_LARGE");
   });
 });
 

@@ -4,6 +4,8 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { EmbedPermissions, EmbedSettings } from "./embed_settings_pb.js";
+import { file_dashboard_v1_embed_settings } from "./embed_settings_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
@@ -12,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dashboard/v1/dashboard.proto.
  */
 export const file_dashboard_v1_dashboard: GenFile = /*@__PURE__*/
-  fileDesc("ChxkYXNoYm9hcmQvdjEvZGFzaGJvYXJkLnByb3RvEgxkYXNoYm9hcmQudjEinwIKCURhc2hib2FyZBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSFAoMd29ya3NwYWNlX2lkGAMgASgJEhQKDGRhc2hib2FyZF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgHIAEoCRISCgpjcmVhdGVkX2J5GAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2FsbG93ZWRfb3JpZ2lucxgLIAMoCWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("ChxkYXNoYm9hcmQvdjEvZGFzaGJvYXJkLnByb3RvEgxkYXNoYm9hcmQudjEiuQMKCURhc2hib2FyZBIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSFAoMd29ya3NwYWNlX2lkGAMgASgJEhQKDGRhc2hib2FyZF9pZBgEIAEoCRIMCgRuYW1lGAUgASgJEhMKC2Rlc2NyaXB0aW9uGAYgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgHIAEoCRISCgpjcmVhdGVkX2J5GAggASgJEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhcKD2FsbG93ZWRfb3JpZ2lucxgLIAMoCRIMCgRldGFnGAwgASgJEhkKEWVtYmVkZGluZ19lbmFibGVkGA0gASgIEjMKDmVtYmVkX2RlZmF1bHRzGA4gASgLMhsuZGFzaGJvYXJkLnYxLkVtYmVkU2V0dGluZ3MSOgoScGVybWlzc2lvbl9jZWlsaW5nGA8gASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnNiBnByb3RvMw", [file_dashboard_v1_embed_settings, file_google_protobuf_timestamp]);
 
 /**
  * Dashboard is the one embedded analytics dashboard a tenant has inside an
@@ -90,6 +92,37 @@ export type Dashboard = Message<"dashboard.v1.Dashboard"> & {
    * @generated from field: repeated string allowed_origins = 11;
    */
   allowedOrigins: string[];
+
+  /**
+   * Changes with every update (AIP-154): send it back in UpdateDashboard so
+   * that a change made since it was read is not overwritten (ABORTED,
+   * ETAG_MISMATCH). Opaque; the REST routes carry it as the ETag header.
+   *
+   * @generated from field: string etag = 12;
+   */
+  etag: string;
+
+  /**
+   * False pauses embedding without deleting anything: no token is minted and
+   * every existing one is refused (EMBEDDING_PAUSED) until it is true again.
+   *
+   * @generated from field: bool embedding_enabled = 13;
+   */
+  embeddingEnabled: boolean;
+
+  /**
+   * What a token gets for each setting its mint leaves unset.
+   *
+   * @generated from field: dashboard.v1.EmbedSettings embed_defaults = 14;
+   */
+  embedDefaults?: EmbedSettings | undefined;
+
+  /**
+   * The most any token of this dashboard may grant.
+   *
+   * @generated from field: dashboard.v1.EmbedPermissions permission_ceiling = 15;
+   */
+  permissionCeiling?: EmbedPermissions | undefined;
 };
 
 /**

@@ -8,17 +8,19 @@ import type { AuditEvent } from "./audit_event_pb.js";
 import { file_dashboard_v1_audit_event } from "./audit_event_pb.js";
 import type { Dashboard } from "./dashboard_pb.js";
 import { file_dashboard_v1_dashboard } from "./dashboard_pb.js";
+import type { EmbedPermissions, EmbedSettings, EmbedTheme, EmbedViewer } from "./embed_settings_pb.js";
+import { file_dashboard_v1_embed_settings } from "./embed_settings_pb.js";
 import type { Filter, IframeTokenClaims } from "./iframe_token_pb.js";
 import { file_dashboard_v1_iframe_token } from "./iframe_token_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file dashboard/v1/dashboard_service.proto.
  */
 export const file_dashboard_v1_dashboard_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRkYXNoYm9hcmQvdjEvZGFzaGJvYXJkX3NlcnZpY2UucHJvdG8SDGRhc2hib2FyZC52MSKmAQoWQ3JlYXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSGAoLZGVzY3JpcHRpb24YBCABKAlIAIgBARIXCg9hbGxvd2VkX29yaWdpbnMYBSADKAkSEgoKcmVxdWVzdF9pZBgGIAEoCUIOCgxfZGVzY3JpcHRpb24iRQoXQ3JlYXRlRGFzaGJvYXJkUmVzcG9uc2USKgoJZGFzaGJvYXJkGAEgASgLMhcuZGFzaGJvYXJkLnYxLkRhc2hib2FyZCIoChNHZXREYXNoYm9hcmRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJCChRHZXREYXNoYm9hcmRSZXNwb25zZRIqCglkYXNoYm9hcmQYASABKAsyFy5kYXNoYm9hcmQudjEuRGFzaGJvYXJkIkwKFUxpc3REYXNoYm9hcmRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgRza2lwGAMgASgFInIKFkxpc3REYXNoYm9hcmRzUmVzcG9uc2USKwoKZGFzaGJvYXJkcxgBIAMoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAUiKwoWRGVsZXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiGQoXRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UiygEKGENyZWF0ZUlmcmFtZVRva2VuUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhQKDGRhc2hib2FyZF9pZBgDIAEoCRIYCgt2YWxpZF91bnRpbBgEIAEoA0gAiAEBEiUKB2ZpbHRlcnMYBSADKAsyFC5kYXNoYm9hcmQudjEuRmlsdGVyEhMKBm9yaWdpbhgGIAEoCUgBiAEBQg4KDF92YWxpZF91bnRpbEIJCgdfb3JpZ2luImYKGUNyZWF0ZUlmcmFtZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFAoMZGFzaGJvYXJkX2lkGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAMSEAoIdG9rZW5faWQYBCABKAkiKQoYVmVyaWZ5SWZyYW1lVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIkwKGVZlcmlmeUlmcmFtZVRva2VuUmVzcG9uc2USLwoGY2xhaW1zGAEgASgLMh8uZGFzaGJvYXJkLnYxLklmcmFtZVRva2VuQ2xhaW1zIoEBChlSZXZva2VJZnJhbWVUb2tlbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRISCgh0b2tlbl9pZBgCIAEoCUgAEhYKDGRhc2hib2FyZF9pZBgDIAEoCUgAEhsKEWFsbF90ZW5hbnRfdG9rZW5zGAQgASgISABCCAoGdGFyZ2V0IlAKGlJldm9rZUlmcmFtZVRva2Vuc1Jlc3BvbnNlEjIKDnJldm9rZWRfYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIZChdSb3RhdGVTaWduaW5nS2V5UmVxdWVzdCKCAQoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIWCg5yZXRpcmVkX2tleV9pZBgCIAEoCRI+ChpyZXRpcmVkX2tleV92ZXJpZmllc191bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgRza2lwGAMgASgFInAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLmRhc2hib2FyZC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFMqIHChBEYXNoYm9hcmRTZXJ2aWNlEmAKD0NyZWF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5DcmVhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkNyZWF0ZURhc2hib2FyZFJlc3BvbnNlIgASWgoMR2V0RGFzaGJvYXJkEiEuZGFzaGJvYXJkLnYxLkdldERhc2hib2FyZFJlcXVlc3QaIi5kYXNoYm9hcmQudjEuR2V0RGFzaGJvYXJkUmVzcG9uc2UiA5ACARJgCg5MaXN0RGFzaGJvYXJkcxIjLmRhc2hib2FyZC52MS5MaXN0RGFzaGJvYXJkc1JlcXVlc3QaJC5kYXNoYm9hcmQudjEuTGlzdERhc2hib2FyZHNSZXNwb25zZSIDkAIBEmMKD0RlbGV0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5EZWxldGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkRlbGV0ZURhc2hib2FyZFJlc3BvbnNlIgOQAgISZgoRQ3JlYXRlSWZyYW1lVG9rZW4SJi5kYXNoYm9hcmQudjEuQ3JlYXRlSWZyYW1lVG9rZW5SZXF1ZXN0GicuZGFzaGJvYXJkLnYxLkNyZWF0ZUlmcmFtZVRva2VuUmVzcG9uc2UiABJpChFWZXJpZnlJZnJhbWVUb2tlbhImLmRhc2hib2FyZC52MS5WZXJpZnlJZnJhbWVUb2tlblJlcXVlc3QaJy5kYXNoYm9hcmQudjEuVmVyaWZ5SWZyYW1lVG9rZW5SZXNwb25zZSIDkAIBEmwKElJldm9rZUlmcmFtZVRva2VucxInLmRhc2hib2FyZC52MS5SZXZva2VJZnJhbWVUb2tlbnNSZXF1ZXN0GiguZGFzaGJvYXJkLnYxLlJldm9rZUlmcmFtZVRva2Vuc1Jlc3BvbnNlIgOQAgISYwoQUm90YXRlU2lnbmluZ0tleRIlLmRhc2hib2FyZC52MS5Sb3RhdGVTaWduaW5nS2V5UmVxdWVzdBomLmRhc2hib2FyZC52MS5Sb3RhdGVTaWduaW5nS2V5UmVzcG9uc2UiABJjCg9MaXN0QXVkaXRFdmVudHMSJC5kYXNoYm9hcmQudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBolLmRhc2hib2FyZC52MS5MaXN0QXVkaXRFdmVudHNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_dashboard_v1_audit_event, file_dashboard_v1_dashboard, file_dashboard_v1_iframe_token, file_google_protobuf_timestamp]);
+  fileDesc("CiRkYXNoYm9hcmQvdjEvZGFzaGJvYXJkX3NlcnZpY2UucHJvdG8SDGRhc2hib2FyZC52MSLNAgoWQ3JlYXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSGAoLZGVzY3JpcHRpb24YBCABKAlIAIgBARIXCg9hbGxvd2VkX29yaWdpbnMYBSADKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIeChFlbWJlZGRpbmdfZW5hYmxlZBgHIAEoCEgBiAEBEjMKDmVtYmVkX2RlZmF1bHRzGAggASgLMhsuZGFzaGJvYXJkLnYxLkVtYmVkU2V0dGluZ3MSOgoScGVybWlzc2lvbl9jZWlsaW5nGAkgASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnNCDgoMX2Rlc2NyaXB0aW9uQhQKEl9lbWJlZGRpbmdfZW5hYmxlZCJFChdDcmVhdGVEYXNoYm9hcmRSZXNwb25zZRIqCglkYXNoYm9hcmQYASABKAsyFy5kYXNoYm9hcmQudjEuRGFzaGJvYXJkIigKE0dldERhc2hib2FyZFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkIKFEdldERhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiTAoVTGlzdERhc2hib2FyZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHNraXAYAyABKAUicgoWTGlzdERhc2hib2FyZHNSZXNwb25zZRIrCgpkYXNoYm9hcmRzGAEgAygLMhcuZGFzaGJvYXJkLnYxLkRhc2hib2FyZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSJ1ChZVcGRhdGVEYXNoYm9hcmRSZXF1ZXN0EioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkUKF1VwZGF0ZURhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiKwoWRGVsZXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiGQoXRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UimQMKGENyZWF0ZUlmcmFtZVRva2VuUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhQKDGRhc2hib2FyZF9pZBgDIAEoCRIYCgt2YWxpZF91bnRpbBgEIAEoA0gAiAEBEiUKB2ZpbHRlcnMYBSADKAsyFC5kYXNoYm9hcmQudjEuRmlsdGVyEhMKBm9yaWdpbhgGIAEoCUgBiAEBEjMKC3Blcm1pc3Npb25zGAcgASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnMSEwoGbG9jYWxlGAggASgJSAKIAQESFgoJdGltZV96b25lGAkgASgJSAOIAQESJwoFdGhlbWUYCiABKA4yGC5kYXNoYm9hcmQudjEuRW1iZWRUaGVtZRIpCgZ2aWV3ZXIYCyABKAsyGS5kYXNoYm9hcmQudjEuRW1iZWRWaWV3ZXJCDgoMX3ZhbGlkX3VudGlsQgkKB19vcmlnaW5CCQoHX2xvY2FsZUIMCgpfdGltZV96b25lImYKGUNyZWF0ZUlmcmFtZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFAoMZGFzaGJvYXJkX2lkGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAMSEAoIdG9rZW5faWQYBCABKAkiKQoYVmVyaWZ5SWZyYW1lVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIkwKGVZlcmlmeUlmcmFtZVRva2VuUmVzcG9uc2USLwoGY2xhaW1zGAEgASgLMh8uZGFzaGJvYXJkLnYxLklmcmFtZVRva2VuQ2xhaW1zIoEBChlSZXZva2VJZnJhbWVUb2tlbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRISCgh0b2tlbl9pZBgCIAEoCUgAEhYKDGRhc2hib2FyZF9pZBgDIAEoCUgAEhsKEWFsbF90ZW5hbnRfdG9rZW5zGAQgASgISABCCAoGdGFyZ2V0IlAKGlJldm9rZUlmcmFtZVRva2Vuc1Jlc3BvbnNlEjIKDnJldm9rZWRfYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIZChdSb3RhdGVTaWduaW5nS2V5UmVxdWVzdCKCAQoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIWCg5yZXRpcmVkX2tleV9pZBgCIAEoCRI+ChpyZXRpcmVkX2tleV92ZXJpZmllc191bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgRza2lwGAMgASgFInAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLmRhc2hib2FyZC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFMoQIChBEYXNoYm9hcmRTZXJ2aWNlEmAKD0NyZWF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5DcmVhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkNyZWF0ZURhc2hib2FyZFJlc3BvbnNlIgASWgoMR2V0RGFzaGJvYXJkEiEuZGFzaGJvYXJkLnYxLkdldERhc2hib2FyZFJlcXVlc3QaIi5kYXNoYm9hcmQudjEuR2V0RGFzaGJvYXJkUmVzcG9uc2UiA5ACARJgCg5MaXN0RGFzaGJvYXJkcxIjLmRhc2hib2FyZC52MS5MaXN0RGFzaGJvYXJkc1JlcXVlc3QaJC5kYXNoYm9hcmQudjEuTGlzdERhc2hib2FyZHNSZXNwb25zZSIDkAIBEmAKD1VwZGF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5VcGRhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLlVwZGF0ZURhc2hib2FyZFJlc3BvbnNlIgASYwoPRGVsZXRlRGFzaGJvYXJkEiQuZGFzaGJvYXJkLnYxLkRlbGV0ZURhc2hib2FyZFJlcXVlc3QaJS5kYXNoYm9hcmQudjEuRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UiA5ACAhJmChFDcmVhdGVJZnJhbWVUb2tlbhImLmRhc2hib2FyZC52MS5DcmVhdGVJZnJhbWVUb2tlblJlcXVlc3QaJy5kYXNoYm9hcmQudjEuQ3JlYXRlSWZyYW1lVG9rZW5SZXNwb25zZSIAEmkKEVZlcmlmeUlmcmFtZVRva2VuEiYuZGFzaGJvYXJkLnYxLlZlcmlmeUlmcmFtZVRva2VuUmVxdWVzdBonLmRhc2hib2FyZC52MS5WZXJpZnlJZnJhbWVUb2tlblJlc3BvbnNlIgOQAgESbAoSUmV2b2tlSWZyYW1lVG9rZW5zEicuZGFzaGJvYXJkLnYxLlJldm9rZUlmcmFtZVRva2Vuc1JlcXVlc3QaKC5kYXNoYm9hcmQudjEuUmV2b2tlSWZyYW1lVG9rZW5zUmVzcG9uc2UiA5ACAhJjChBSb3RhdGVTaWduaW5nS2V5EiUuZGFzaGJvYXJkLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiYuZGFzaGJvYXJkLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZSIAEmMKD0xpc3RBdWRpdEV2ZW50cxIkLmRhc2hib2FyZC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_dashboard_v1_audit_event, file_dashboard_v1_dashboard, file_dashboard_v1_embed_settings, file_dashboard_v1_iframe_token, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message dashboard.v1.CreateDashboardRequest
@@ -61,6 +63,27 @@ export type CreateDashboardRequest = Message<"dashboard.v1.CreateDashboardReques
    * @generated from field: string request_id = 6;
    */
   requestId: string;
+
+  /**
+   * Unset means true. Admins only, like permission_ceiling.
+   *
+   * @generated from field: optional bool embedding_enabled = 7;
+   */
+  embeddingEnabled?: boolean | undefined;
+
+  /**
+   * Unset: no permissions, the renderer's locale, time zone and theme.
+   *
+   * @generated from field: dashboard.v1.EmbedSettings embed_defaults = 8;
+   */
+  embedDefaults?: EmbedSettings | undefined;
+
+  /**
+   * Unset: every permission.
+   *
+   * @generated from field: dashboard.v1.EmbedPermissions permission_ceiling = 9;
+   */
+  permissionCeiling?: EmbedPermissions | undefined;
 };
 
 /**
@@ -189,6 +212,52 @@ export const ListDashboardsResponseSchema: GenMessage<ListDashboardsResponse> = 
   messageDesc(file_dashboard_v1_dashboard_service, 5);
 
 /**
+ * @generated from message dashboard.v1.UpdateDashboardRequest
+ */
+export type UpdateDashboardRequest = Message<"dashboard.v1.UpdateDashboardRequest"> & {
+  /**
+   * The new values; tenant_id names the dashboard, etag (optional) the
+   * version they were read from.
+   *
+   * @generated from field: dashboard.v1.Dashboard dashboard = 1;
+   */
+  dashboard?: Dashboard | undefined;
+
+  /**
+   * The paths to change: name, description, workspace_id, allowed_origins,
+   * embedding_enabled, embed_defaults (or one of embed_defaults.permissions,
+   * .locale, .time_zone, .theme), permission_ceiling; or "*".
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message dashboard.v1.UpdateDashboardRequest.
+ * Use `create(UpdateDashboardRequestSchema)` to create a new message.
+ */
+export const UpdateDashboardRequestSchema: GenMessage<UpdateDashboardRequest> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 6);
+
+/**
+ * @generated from message dashboard.v1.UpdateDashboardResponse
+ */
+export type UpdateDashboardResponse = Message<"dashboard.v1.UpdateDashboardResponse"> & {
+  /**
+   * @generated from field: dashboard.v1.Dashboard dashboard = 1;
+   */
+  dashboard?: Dashboard | undefined;
+};
+
+/**
+ * Describes the message dashboard.v1.UpdateDashboardResponse.
+ * Use `create(UpdateDashboardResponseSchema)` to create a new message.
+ */
+export const UpdateDashboardResponseSchema: GenMessage<UpdateDashboardResponse> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 7);
+
+/**
  * @generated from message dashboard.v1.DeleteDashboardRequest
  */
 export type DeleteDashboardRequest = Message<"dashboard.v1.DeleteDashboardRequest"> & {
@@ -203,7 +272,7 @@ export type DeleteDashboardRequest = Message<"dashboard.v1.DeleteDashboardReques
  * Use `create(DeleteDashboardRequestSchema)` to create a new message.
  */
 export const DeleteDashboardRequestSchema: GenMessage<DeleteDashboardRequest> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 6);
+  messageDesc(file_dashboard_v1_dashboard_service, 8);
 
 /**
  * @generated from message dashboard.v1.DeleteDashboardResponse
@@ -216,7 +285,7 @@ export type DeleteDashboardResponse = Message<"dashboard.v1.DeleteDashboardRespo
  * Use `create(DeleteDashboardResponseSchema)` to create a new message.
  */
 export const DeleteDashboardResponseSchema: GenMessage<DeleteDashboardResponse> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 7);
+  messageDesc(file_dashboard_v1_dashboard_service, 9);
 
 /**
  * @generated from message dashboard.v1.CreateIframeTokenRequest
@@ -262,6 +331,43 @@ export type CreateIframeTokenRequest = Message<"dashboard.v1.CreateIframeTokenRe
    * @generated from field: optional string origin = 6;
    */
   origin?: string | undefined;
+
+  /**
+   * What the viewer may do; unset: the dashboard's default permissions. More
+   * than its permission_ceiling is INVALID_ARGUMENT naming the permission.
+   *
+   * @generated from field: dashboard.v1.EmbedPermissions permissions = 7;
+   */
+  permissions?: EmbedPermissions | undefined;
+
+  /**
+   * BCP 47 tag; unset: the dashboard's default. Signed in canonical form.
+   *
+   * @generated from field: optional string locale = 8;
+   */
+  locale?: string | undefined;
+
+  /**
+   * IANA time zone; unset: the dashboard's default. Signed in canonical form.
+   *
+   * @generated from field: optional string time_zone = 9;
+   */
+  timeZone?: string | undefined;
+
+  /**
+   * UNSPECIFIED: the dashboard's default.
+   *
+   * @generated from field: dashboard.v1.EmbedTheme theme = 10;
+   */
+  theme: EmbedTheme;
+
+  /**
+   * The person within the tenant who will view it, for the renderer to
+   * attribute views and queries to.
+   *
+   * @generated from field: dashboard.v1.EmbedViewer viewer = 11;
+   */
+  viewer?: EmbedViewer | undefined;
 };
 
 /**
@@ -269,7 +375,7 @@ export type CreateIframeTokenRequest = Message<"dashboard.v1.CreateIframeTokenRe
  * Use `create(CreateIframeTokenRequestSchema)` to create a new message.
  */
 export const CreateIframeTokenRequestSchema: GenMessage<CreateIframeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 8);
+  messageDesc(file_dashboard_v1_dashboard_service, 10);
 
 /**
  * @generated from message dashboard.v1.CreateIframeTokenResponse
@@ -307,7 +413,7 @@ export type CreateIframeTokenResponse = Message<"dashboard.v1.CreateIframeTokenR
  * Use `create(CreateIframeTokenResponseSchema)` to create a new message.
  */
 export const CreateIframeTokenResponseSchema: GenMessage<CreateIframeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 9);
+  messageDesc(file_dashboard_v1_dashboard_service, 11);
 
 /**
  * @generated from message dashboard.v1.VerifyIframeTokenRequest
@@ -326,7 +432,7 @@ export type VerifyIframeTokenRequest = Message<"dashboard.v1.VerifyIframeTokenRe
  * Use `create(VerifyIframeTokenRequestSchema)` to create a new message.
  */
 export const VerifyIframeTokenRequestSchema: GenMessage<VerifyIframeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 10);
+  messageDesc(file_dashboard_v1_dashboard_service, 12);
 
 /**
  * @generated from message dashboard.v1.VerifyIframeTokenResponse
@@ -343,7 +449,7 @@ export type VerifyIframeTokenResponse = Message<"dashboard.v1.VerifyIframeTokenR
  * Use `create(VerifyIframeTokenResponseSchema)` to create a new message.
  */
 export const VerifyIframeTokenResponseSchema: GenMessage<VerifyIframeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 11);
+  messageDesc(file_dashboard_v1_dashboard_service, 13);
 
 /**
  * @generated from message dashboard.v1.RevokeIframeTokensRequest
@@ -393,7 +499,7 @@ export type RevokeIframeTokensRequest = Message<"dashboard.v1.RevokeIframeTokens
  * Use `create(RevokeIframeTokensRequestSchema)` to create a new message.
  */
 export const RevokeIframeTokensRequestSchema: GenMessage<RevokeIframeTokensRequest> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 12);
+  messageDesc(file_dashboard_v1_dashboard_service, 14);
 
 /**
  * @generated from message dashboard.v1.RevokeIframeTokensResponse
@@ -413,7 +519,7 @@ export type RevokeIframeTokensResponse = Message<"dashboard.v1.RevokeIframeToken
  * Use `create(RevokeIframeTokensResponseSchema)` to create a new message.
  */
 export const RevokeIframeTokensResponseSchema: GenMessage<RevokeIframeTokensResponse> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 13);
+  messageDesc(file_dashboard_v1_dashboard_service, 15);
 
 /**
  * @generated from message dashboard.v1.RotateSigningKeyRequest
@@ -426,7 +532,7 @@ export type RotateSigningKeyRequest = Message<"dashboard.v1.RotateSigningKeyRequ
  * Use `create(RotateSigningKeyRequestSchema)` to create a new message.
  */
 export const RotateSigningKeyRequestSchema: GenMessage<RotateSigningKeyRequest> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 14);
+  messageDesc(file_dashboard_v1_dashboard_service, 16);
 
 /**
  * @generated from message dashboard.v1.RotateSigningKeyResponse
@@ -458,7 +564,7 @@ export type RotateSigningKeyResponse = Message<"dashboard.v1.RotateSigningKeyRes
  * Use `create(RotateSigningKeyResponseSchema)` to create a new message.
  */
 export const RotateSigningKeyResponseSchema: GenMessage<RotateSigningKeyResponse> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 15);
+  messageDesc(file_dashboard_v1_dashboard_service, 17);
 
 /**
  * @generated from message dashboard.v1.ListAuditEventsRequest
@@ -492,7 +598,7 @@ export type ListAuditEventsRequest = Message<"dashboard.v1.ListAuditEventsReques
  * Use `create(ListAuditEventsRequestSchema)` to create a new message.
  */
 export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 16);
+  messageDesc(file_dashboard_v1_dashboard_service, 18);
 
 /**
  * @generated from message dashboard.v1.ListAuditEventsResponse
@@ -523,7 +629,7 @@ export type ListAuditEventsResponse = Message<"dashboard.v1.ListAuditEventsRespo
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
-  messageDesc(file_dashboard_v1_dashboard_service, 17);
+  messageDesc(file_dashboard_v1_dashboard_service, 19);
 
 /**
  * DashboardService manages the dashboards an organization embeds for its
@@ -564,6 +670,24 @@ export const DashboardService: GenService<{
     methodKind: "unary";
     input: typeof ListDashboardsRequestSchema;
     output: typeof ListDashboardsResponseSchema;
+  },
+  /**
+   * Changes a tenant's dashboard by field mask (AIP-134). An unknown or
+   * immutable path is INVALID_ARGUMENT naming it; "*" replaces every mutable
+   * field; an absent or empty mask means the fields set in the request. With
+   * the dashboard's etag, a change made since it was read is refused ABORTED
+   * (ETAG_MISMATCH) and nothing changes; without one, the last write wins.
+   * Only organization admins may change workspace_id, allowed_origins,
+   * embedding_enabled and permission_ceiling; a caller granted the tenant may
+   * change name, description and embed_defaults (within the ceiling).
+   * Changing workspace_id revokes the dashboard's tokens.
+   *
+   * @generated from rpc dashboard.v1.DashboardService.UpdateDashboard
+   */
+  updateDashboard: {
+    methodKind: "unary";
+    input: typeof UpdateDashboardRequestSchema;
+    output: typeof UpdateDashboardResponseSchema;
   },
   /**
    * Deletes the dashboard of a tenant; NOT_FOUND when it has none.

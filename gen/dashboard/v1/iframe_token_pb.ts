@@ -4,13 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { EmbedPermission, EmbedTheme, EmbedViewer } from "./embed_settings_pb.js";
+import { file_dashboard_v1_embed_settings } from "./embed_settings_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file dashboard/v1/iframe_token.proto.
  */
 export const file_dashboard_v1_iframe_token: GenFile = /*@__PURE__*/
-  fileDesc("Ch9kYXNoYm9hcmQvdjEvaWZyYW1lX3Rva2VuLnByb3RvEgxkYXNoYm9hcmQudjEiVwoGRmlsdGVyEg0KBWZpZWxkGAEgASgJEi4KCG9wZXJhdG9yGAIgASgOMhwuZGFzaGJvYXJkLnYxLkZpbHRlck9wZXJhdG9yEg4KBnZhbHVlcxgDIAMoCSKyAgoRSWZyYW1lVG9rZW5DbGFpbXMSDgoGa2V5X2lkGAEgASgJEg4KBmlzc3VlchgCIAEoCRIQCghhdWRpZW5jZRgDIAEoCRIPCgdzdWJqZWN0GAQgASgJEhEKCWlzc3VlZF9hdBgFIAEoAxISCgpub3RfYmVmb3JlGAYgASgDEhIKCmV4cGlyZXNfYXQYByABKAMSEAoIdG9rZW5faWQYCCABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAkgASgJEhEKCXRlbmFudF9pZBgKIAEoCRIUCgx3b3Jrc3BhY2VfaWQYCyABKAkSFAoMZGFzaGJvYXJkX2lkGAwgASgJEiUKB2ZpbHRlcnMYDSADKAsyFC5kYXNoYm9hcmQudjEuRmlsdGVyEg4KBm9yaWdpbhgOIAEoCSq1AgoORmlsdGVyT3BlcmF0b3ISHwobRklMVEVSX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGgoWRklMVEVSX09QRVJBVE9SX0VRVUFMUxABEh4KGkZJTFRFUl9PUEVSQVRPUl9OT1RfRVFVQUxTEAISFgoSRklMVEVSX09QRVJBVE9SX0lOEAMSGgoWRklMVEVSX09QRVJBVE9SX05PVF9JThAEEiAKHEZJTFRFUl9PUEVSQVRPUl9HUkVBVEVSX1RIQU4QBRIpCiVGSUxURVJfT1BFUkFUT1JfR1JFQVRFUl9USEFOX09SX0VRVUFMEAYSHQoZRklMVEVSX09QRVJBVE9SX0xFU1NfVEhBThAHEiYKIkZJTFRFUl9PUEVSQVRPUl9MRVNTX1RIQU5fT1JfRVFVQUwQCGIGcHJvdG8z");
+  fileDesc("Ch9kYXNoYm9hcmQvdjEvaWZyYW1lX3Rva2VuLnByb3RvEgxkYXNoYm9hcmQudjEiVwoGRmlsdGVyEg0KBWZpZWxkGAEgASgJEi4KCG9wZXJhdG9yGAIgASgOMhwuZGFzaGJvYXJkLnYxLkZpbHRlck9wZXJhdG9yEg4KBnZhbHVlcxgDIAMoCSLdAwoRSWZyYW1lVG9rZW5DbGFpbXMSDgoGa2V5X2lkGAEgASgJEg4KBmlzc3VlchgCIAEoCRIQCghhdWRpZW5jZRgDIAEoCRIPCgdzdWJqZWN0GAQgASgJEhEKCWlzc3VlZF9hdBgFIAEoAxISCgpub3RfYmVmb3JlGAYgASgDEhIKCmV4cGlyZXNfYXQYByABKAMSEAoIdG9rZW5faWQYCCABKAkSFwoPb3JnYW5pemF0aW9uX2lkGAkgASgJEhEKCXRlbmFudF9pZBgKIAEoCRIUCgx3b3Jrc3BhY2VfaWQYCyABKAkSFAoMZGFzaGJvYXJkX2lkGAwgASgJEiUKB2ZpbHRlcnMYDSADKAsyFC5kYXNoYm9hcmQudjEuRmlsdGVyEg4KBm9yaWdpbhgOIAEoCRIyCgtwZXJtaXNzaW9ucxgPIAMoDjIdLmRhc2hib2FyZC52MS5FbWJlZFBlcm1pc3Npb24SDgoGbG9jYWxlGBAgASgJEhEKCXRpbWVfem9uZRgRIAEoCRInCgV0aGVtZRgSIAEoDjIYLmRhc2hib2FyZC52MS5FbWJlZFRoZW1lEikKBnZpZXdlchgTIAEoCzIZLmRhc2hib2FyZC52MS5FbWJlZFZpZXdlciq1AgoORmlsdGVyT3BlcmF0b3ISHwobRklMVEVSX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGgoWRklMVEVSX09QRVJBVE9SX0VRVUFMUxABEh4KGkZJTFRFUl9PUEVSQVRPUl9OT1RfRVFVQUxTEAISFgoSRklMVEVSX09QRVJBVE9SX0lOEAMSGgoWRklMVEVSX09QRVJBVE9SX05PVF9JThAEEiAKHEZJTFRFUl9PUEVSQVRPUl9HUkVBVEVSX1RIQU4QBRIpCiVGSUxURVJfT1BFUkFUT1JfR1JFQVRFUl9USEFOX09SX0VRVUFMEAYSHQoZRklMVEVSX09QRVJBVE9SX0xFU1NfVEhBThAHEiYKIkZJTFRFUl9PUEVSQVRPUl9MRVNTX1RIQU5fT1JfRVFVQUwQCGIGcHJvdG8z", [file_dashboard_v1_embed_settings]);
 
 /**
  * Filter is a typed row-level filter locked into an iframe token: the
@@ -140,6 +142,39 @@ export type IframeTokenClaims = Message<"dashboard.v1.IframeTokenClaims"> & {
    * @generated from field: string origin = 14;
    */
   origin: string;
+
+  /**
+   * What the viewer may do besides viewing; empty: nothing more.
+   *
+   * @generated from field: repeated dashboard.v1.EmbedPermission permissions = 15;
+   */
+  permissions: EmbedPermission[];
+
+  /**
+   * Canonical BCP 47 tag; empty: the renderer's default.
+   *
+   * @generated from field: string locale = 16;
+   */
+  locale: string;
+
+  /**
+   * Canonical IANA time zone; empty: the renderer's default.
+   *
+   * @generated from field: string time_zone = 17;
+   */
+  timeZone: string;
+
+  /**
+   * @generated from field: dashboard.v1.EmbedTheme theme = 18;
+   */
+  theme: EmbedTheme;
+
+  /**
+   * The person the token was minted for, when the mint named one.
+   *
+   * @generated from field: dashboard.v1.EmbedViewer viewer = 19;
+   */
+  viewer?: EmbedViewer | undefined;
 };
 
 /**
