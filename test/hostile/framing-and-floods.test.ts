@@ -204,3 +204,41 @@ describe("floods and garbage on the port", () => {
     }
   });
 });
+
+describe("MAX_CONNECTIONS", () => {
+  let small: TestServer;
+  beforeAll(async () => {
+    small = await startTestServer({ MAX_CONNECTIONS: "4" });
+  });
+  afterAll(() => small.stop());
+
+  /** A keep-alive connection that got one answer (so the server counts it), or how it ended. */
+  const connection = () =>
+    new Promise<{ socket: net.Socket; outcome: "answered" | "closed" }>((resolve) => {
+      const socket = net.connect(small.port, "127.0.0.1", () =>
+        socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"),
+      );
+      socket.once("data", () => resolve({ socket, outcome: "answered" }));
+      socket.once("error", () => resolve({ socket, outcome: "closed" }));
+      socket.once("close", () => resolve({ socket, outcome: "closed" }));
+    });
+
+  it("a connection past the limit is closed unanswered; one freed slot serves the next", async () => {
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await connection());
+    expect(held.map((c) => c.outcome)).toEqual(["answered", "answered", "answered", "answered"]);
+
+    const extra = [];
+    for (let i = 0; i < 5; i++) extra.push((await connection()).outcome);
+    expect(extra).toEqual(Array<string>(5).fill("closed"));
+
+    // The server learns of a close asynchronously; a bounded number of tries waits for it, not a timer.
+    const freed = held.pop()!.socket;
+    await new Promise<void>((resolve) => freed.end(resolve));
+    let next: Awaited<ReturnType<typeof connection>> | undefined;
+    for (let attempt = 0; attempt < 200 && next?.outcome !== "answered"; attempt++) next = await connection();
+    expect(next?.outcome).toBe("answered");
+    next?.socket.destroy();
+    for (const c of held) c.socket.destroy();
+  });
+});
