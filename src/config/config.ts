@@ -19,7 +19,7 @@ export interface Config {
   /** How long in-flight calls may take to finish after SIGTERM/SIGINT before connections are cut. */
   shutdownGraceMs: number;
   database: { kind: "postgres"; url: string; poolMax: number } | { kind: "embedded"; dataDir: string };
-  redis: { url: string; commandTimeoutMs: number } | undefined;
+  redis: RedisConfig | undefined;
   auth: AuthConfig;
   embed: EmbedConfig;
   /** HMAC key for ListDashboards page tokens; generated and stored when unset. */
@@ -33,6 +33,20 @@ export interface Config {
     proxyProtocol: boolean;
   };
   edge: EdgeConfig;
+}
+
+/** Where a shared Redis is, and how: one node, a Sentinel-watched primary, or a Cluster. */
+export interface RedisConfig {
+  topology:
+    | { kind: "node"; url: string }
+    | { kind: "sentinel"; sentinels: HostPort[]; name: string; url: string | undefined }
+    | { kind: "cluster"; nodes: HostPort[]; url: string | undefined };
+  commandTimeoutMs: number;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
 }
 
 /** What the listener enforces on every connection, before any request reaches the edge. */
@@ -130,6 +144,21 @@ const ASYMMETRIC_ALGORITHMS = [
 
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+/** "host:port,host:port" ("[v6]:port" too), as Sentinel and Cluster nodes are given. */
+const hostPortList = z.string().transform((value, ctx): HostPort[] => {
+  const nodes: HostPort[] = [];
+  for (const entry of splitList(value)) {
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+    const port = Number(m?.[2]);
+    if (!m || port < 1 || port > 65535) {
+      ctx.addIssue({ code: "custom", message: `"${entry}" is not host:port` });
+      return z.NEVER;
+    }
+    nodes.push({ host: m[1]!.replace(/^\[|\]$/g, ""), port });
+  }
+  if (nodes.length === 0) ctx.addIssue({ code: "custom", message: "must list at least one host:port" });
+  return nodes;
+});
 const int = (def: number, min: number, max: number) =>
   z.preprocess(blankToUndefined, z.coerce.number().int().min(min).max(max).default(def));
 
@@ -171,6 +200,9 @@ const EnvSchema = z
         .optional(),
     ),
     REDIS_COMMAND_TIMEOUT_MS: int(100, 1, 60_000),
+    REDIS_SENTINELS: optionalString.pipe(hostPortList.optional()),
+    REDIS_SENTINEL_NAME: optionalString,
+    REDIS_CLUSTER_NODES: optionalString.pipe(hostPortList.optional()),
     AUTH_JWT_SECRET: optionalString.pipe(
       z
         .string()
@@ -302,6 +334,19 @@ const EnvSchema = z
         message: "must not exceed RPC_MAX_TIMEOUT_SECONDS",
       });
     }
+    if (env.REDIS_SENTINELS && env.REDIS_CLUSTER_NODES) {
+      ctx.addIssue({ code: "custom", path: ["REDIS_CLUSTER_NODES"], message: "cannot be set with REDIS_SENTINELS" });
+    }
+    if (env.REDIS_SENTINELS && !env.REDIS_SENTINEL_NAME) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["REDIS_SENTINEL_NAME"],
+        message: "must name the primary the sentinels watch when REDIS_SENTINELS is set",
+      });
+    }
+    if (env.REDIS_SENTINEL_NAME && !env.REDIS_SENTINELS) {
+      ctx.addIssue({ code: "custom", path: ["REDIS_SENTINELS"], message: "must be set when REDIS_SENTINEL_NAME is" });
+    }
     if (env.EMBED_TOKEN_DEFAULT_TTL_SECONDS > env.EMBED_TOKEN_MAX_TTL_SECONDS) {
       ctx.addIssue({
         code: "custom",
@@ -317,6 +362,23 @@ function isHttpsOrLoopback(url: string): boolean {
   if (u.protocol === "https:") return true;
   const host = u.hostname.replace(/^\[|\]$/g, "");
   return host === "localhost" || host === "::1" || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+function redisConfigOf(env: z.infer<typeof EnvSchema>): RedisConfig | undefined {
+  const commandTimeoutMs = env.REDIS_COMMAND_TIMEOUT_MS;
+  if (env.REDIS_SENTINELS && env.REDIS_SENTINEL_NAME) {
+    const topology = {
+      kind: "sentinel",
+      sentinels: env.REDIS_SENTINELS,
+      name: env.REDIS_SENTINEL_NAME,
+      url: env.REDIS_URL,
+    } as const;
+    return { topology, commandTimeoutMs };
+  }
+  if (env.REDIS_CLUSTER_NODES) {
+    return { topology: { kind: "cluster", nodes: env.REDIS_CLUSTER_NODES, url: env.REDIS_URL }, commandTimeoutMs };
+  }
+  return env.REDIS_URL ? { topology: { kind: "node", url: env.REDIS_URL }, commandTimeoutMs } : undefined;
 }
 
 function splitList(value: string): string[] {
@@ -388,7 +450,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     database: env.DATABASE_URL
       ? { kind: "postgres", url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
       : { kind: "embedded", dataDir: env.DATA_DIR },
-    redis: env.REDIS_URL ? { url: env.REDIS_URL, commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS } : undefined,
+    redis: redisConfigOf(env),
     auth,
     embed: {
       signingKeyJwk: env.EMBED_SIGNING_KEY,

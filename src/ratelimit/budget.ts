@@ -1,7 +1,6 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Policy } from "./policies.js";
 import type { RateLimitOutcome } from "./rate-limiter.js";
-import type { RedisLink } from "./redis-link.js";
 
 export interface Spend {
   allowed: boolean;
@@ -19,49 +18,11 @@ export function memoryBudget(policy: Policy, keyPrefix: string): Budget {
   return budgetOver(policy, new RateLimiterMemory(limiterOptions(policy, keyPrefix)));
 }
 
-/**
- * A budget kept in Redis: one atomic INCR-with-expiry script per permitted
- * call. Once a key reaches its limit this process remembers it for the rest
- * of the window, so refused calls cost no Redis round trip. When Redis is not
- * ready or a command fails or times out, the in-process insurance limiter
- * decides instead (limits then hold per process).
- */
-export function redisBudget(policy: Policy, keyPrefix: string, link: RedisLink): Budget {
-  const insurance = new FallbackMemory(limiterOptions(policy, keyPrefix), () => link.fellBack());
-  const limiter = new RateLimiterRedis({
-    ...limiterOptions(policy, keyPrefix),
-    storeClient: link.client,
-    rejectIfRedisNotReady: true,
-    inMemoryBlockOnConsumed: policy.points,
-    insuranceLimiter: insurance,
-  });
-  return budgetOver(policy, limiter);
-}
-
 function limiterOptions(policy: Policy, keyPrefix: string) {
   return { points: policy.points, duration: policy.windowSeconds, keyPrefix: `${keyPrefix}:${policy.name}` };
 }
 
-/** The in-process limiter Redis falls back to; it reports each use so Redis health can be tracked. */
-class FallbackMemory extends RateLimiterMemory {
-  constructor(
-    options: ConstructorParameters<typeof RateLimiterMemory>[0],
-    private readonly onUse: () => void,
-  ) {
-    super(options);
-  }
-
-  override consume(
-    key: string | number,
-    points?: number,
-    options?: { [key: string]: unknown },
-  ): Promise<RateLimiterRes> {
-    this.onUse();
-    return super.consume(key, points, options);
-  }
-}
-
-function budgetOver(policy: Policy, limiter: RateLimiterAbstract | RateLimiterRedis): Budget {
+function budgetOver(policy: Policy, limiter: RateLimiterAbstract): Budget {
   const outcomeOf = (res: RateLimiterRes): RateLimitOutcome => ({
     policy: policy.name,
     limit: policy.points,

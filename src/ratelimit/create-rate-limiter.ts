@@ -2,19 +2,25 @@ import { RateLimiterMemory } from "rate-limiter-flexible";
 import type { Logger } from "pino";
 import type { Caller } from "../auth/caller.js";
 import type { Config } from "../config/config.js";
-import { memoryBudget, redisBudget, type Budget, type Spend } from "./budget.js";
+import type { Clock } from "../clock.js";
+import { memoryBudget, type Budget, type Spend } from "./budget.js";
+import { leasedBudget } from "./lease-budget.js";
 import { rateLimited, tighterOf } from "./headers.js";
 import { callerKeyOf, callerPolicyOf, organizationKeyOf, policiesFrom, type Policy } from "./policies.js";
 import type { RateLimitOutcome, RateLimiter } from "./rate-limiter.js";
-import { RedisLink } from "./redis-link.js";
-import { redactUrl } from "../log/redact-url.js";
+import { describeTopology, RedisLink } from "./redis-link.js";
 
 /**
  * The service's rate limiter: shared by all replicas through Redis when
  * REDIS_URL is set (falling back to per-process limits while Redis is down or
  * slow), per process otherwise.
  */
-export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, log: Logger): RateLimiter {
+export function createRateLimiter(
+  config: Pick<Config, "redis" | "rateLimit">,
+  log: Logger,
+  // Redis's TTLs run on real time, so the windows of leases do too (not the app's injectable clock).
+  clock: Clock = Date.now,
+): RateLimiter {
   const policies = policiesFrom(config.rateLimit);
   const prefix = config.rateLimit.redisKeyPrefix;
   let link: RedisLink | undefined;
@@ -22,9 +28,9 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
   if (config.redis) {
     const redisLink = new RedisLink({ ...config.redis, probeKey: `${prefix}:health-probe` }, log);
     link = redisLink;
-    budgetOf = (policy) => redisBudget(policy, prefix, redisLink);
+    budgetOf = (policy) => leasedBudget(policy, prefix, redisLink, clock);
     log.info(
-      { redis: redactUrl(config.redis.url), commandTimeoutMs: config.redis.commandTimeoutMs },
+      { redis: describeTopology(config.redis.topology), commandTimeoutMs: config.redis.commandTimeoutMs },
       "rate limits are shared through Redis; while it is unreachable they hold per process",
     );
   } else {

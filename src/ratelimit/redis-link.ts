@@ -1,8 +1,11 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
+import type { RedisConfig } from "../config/config.js";
+import { redactUrl } from "../log/redact-url.js";
+import { RESERVE_SCRIPT, type LeaseStore } from "./lease-budget.js";
 
 export interface RedisLinkOptions {
-  url: string;
+  topology: RedisConfig["topology"];
   /** A command slower than this fails, and the call falls back to the in-process limiter. */
   commandTimeoutMs: number;
   /** A key the health probe may write (a write, because a Redis can answer PING yet refuse writes). */
@@ -22,8 +25,8 @@ const PROBE_INTERVAL_MS = 1000;
  * command timeout, so Redis being down or slow costs a call at most that.
  * Health flips are logged once each way, never per request.
  */
-export class RedisLink {
-  readonly client: Redis;
+export class RedisLink implements LeaseStore {
+  readonly client: Redis | Cluster;
   /** undefined until the first connection attempt settles. */
   private healthy: boolean | undefined;
   private probe: NodeJS.Timeout | undefined;
@@ -35,7 +38,7 @@ export class RedisLink {
     private readonly options: RedisLinkOptions,
     private readonly log: Logger,
   ) {
-    this.client = new Redis(options.url, {
+    const common: RedisOptions = {
       enableOfflineQueue: false,
       commandTimeout: options.commandTimeoutMs,
       // In-flight commands fail as soon as the connection drops instead of being retried later.
@@ -45,7 +48,9 @@ export class RedisLink {
       lazyConnect: false,
       // Commands issued in the same tick share one socket write: under load, one syscall for many calls.
       enableAutoPipelining: true,
-    });
+    };
+    this.client = connect(options.topology, common);
+    this.client.defineCommand("reserveLease", { numberOfKeys: 1, lua: RESERVE_SCRIPT });
     this.client.on("ready", () => this.markUp());
     this.client.on("close", () => this.markDown("the connection to Redis is closed"));
     // Every reconnect attempt emits an error; the transition above is what gets logged at warn.
@@ -59,6 +64,15 @@ export class RedisLink {
     return this.healthy === true;
   }
 
+  ready(): boolean {
+    return this.client.status === "ready";
+  }
+
+  async reserve(key: string, want: number, limit: number, windowMs: number): Promise<[number, number, number]> {
+    const reply = await (this.client as unknown as ReserveCommand).reserveLease(key, want, limit, windowMs);
+    return [Number(reply[0]), Number(reply[1]), Number(reply[2])];
+  }
+
   /**
    * Called when a limiter had to fall back to memory: Redis was not ready, or a
    * command failed or timed out. A connection that stays open but stops
@@ -66,7 +80,7 @@ export class RedisLink {
    */
   fellBack(): void {
     this.markDown("Redis did not answer in time");
-    if (this.client.status === "ready") this.startProbe();
+    if (this.ready()) this.startProbe();
   }
 
   close(): Promise<void> {
@@ -113,4 +127,46 @@ export class RedisLink {
     if (this.probe) clearInterval(this.probe);
     this.probe = undefined;
   }
+}
+
+/** The script RedisLink defines on its client (ioredis sends EVALSHA, and EVAL once after a NOSCRIPT). */
+interface ReserveCommand {
+  reserveLease(key: string, want: number, limit: number, windowMs: number): Promise<unknown[]>;
+}
+
+/**
+ * One client for the topology. With Sentinel or Cluster, REDIS_URL (when set) gives only what the
+ * nodes share: user, password, database and TLS (rediss://).
+ */
+function connect(topology: RedisConfig["topology"], common: RedisOptions): Redis | Cluster {
+  if (topology.kind === "node") return new Redis(topology.url, common);
+  const shared = topology.url ? credentialsOf(topology.url) : {};
+  if (topology.kind === "sentinel") {
+    return new Redis({ ...common, ...shared, sentinels: topology.sentinels, name: topology.name });
+  }
+  return new Cluster(topology.nodes, {
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    clusterRetryStrategy: reconnectDelayMs,
+    redisOptions: { ...common, ...shared },
+  });
+}
+
+function credentialsOf(url: string): RedisOptions {
+  const u = new URL(url);
+  const db = Number(u.pathname.slice(1));
+  return {
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(Number.isInteger(db) && db > 0 ? { db } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+  };
+}
+
+/** For logs: where the limits live, without credentials. */
+export function describeTopology(topology: RedisConfig["topology"]): string {
+  const list = (nodes: { host: string; port: number }[]) => nodes.map((n) => `${n.host}:${n.port}`).join(",");
+  if (topology.kind === "sentinel") return `sentinel ${topology.name} via ${list(topology.sentinels)}`;
+  if (topology.kind === "cluster") return `cluster ${list(topology.nodes)}`;
+  return redactUrl(topology.url);
 }

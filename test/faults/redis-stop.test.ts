@@ -105,7 +105,7 @@ describe("Redis stopped in the middle of a mint load", () => {
     try {
       await eventually("a mint is counted in Redis", async () => {
         await client.createIframeToken(target, { headers: probe });
-        counted = await direct.keys(`${prefix}:iframe-token*${probeSub}*`);
+        counted = await direct.keys(`{${prefix}:iframe-token*${probeSub}*`);
         return counted.length > 0;
       });
     } finally {

@@ -87,7 +87,7 @@ describe("with a Redis that goes away and comes back", () => {
       expect(limiter.health()).toEqual({ backend: "redis", redisHealthy: true });
       expect(await permitted(limiter, caller("before"), 4)).toBe(3);
       await direct.connect();
-      expect(await direct.get(`${prefix}:iframe-token:org-unit:before`)).toBe("3");
+      expect(await direct.get(`{${prefix}:iframe-token:org-unit:before}`)).toBe("3");
       direct.disconnect();
 
       await redis.stop();
@@ -103,7 +103,7 @@ describe("with a Redis that goes away and comes back", () => {
       await eventually("the limiter reconnects", () => limiter.health().redisHealthy === true);
       expect(await permitted(limiter, caller("after"), 4)).toBe(3);
       await direct.connect();
-      expect(await direct.get(`${prefix}:iframe-token:org-unit:after`)).toBe("3");
+      expect(await direct.get(`{${prefix}:iframe-token:org-unit:after}`)).toBe("3");
       expect(lines.filter((l) => /shared by all replicas again/.test(l.msg))).toHaveLength(1);
       expect(lines.filter((l) => l.level === WARN && /Redis is unavailable/.test(l.msg))).toHaveLength(1);
     } finally {
@@ -137,7 +137,7 @@ describe("with a Redis that goes away and comes back", () => {
       expect(await permitted(limiter, caller("resumed"), 4)).toBe(3);
       const direct = new Redis(redis.url);
       try {
-        expect(await direct.get(`${prefix}:iframe-token:org-unit:resumed`)).toBe("3");
+        expect(await direct.get(`{${prefix}:iframe-token:org-unit:resumed}`)).toBe("3");
       } finally {
         direct.disconnect();
       }

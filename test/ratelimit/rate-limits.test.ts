@@ -83,8 +83,8 @@ describe("per-caller limits through Redis (the guide's defaults)", () => {
 
     // One counter in Redis, atomic INCR: 10 permitted calls. The refused ones never reached Redis
     // (this process already knew the caller was over its limit).
-    expect(await redis.get(`${prefix}:iframe-token:${org}:alice`)).toBe("10");
-    expect(await redis.pttl(`${prefix}:iframe-token:${org}:alice`)).toBeGreaterThan(0);
+    expect(await redis.get(`{${prefix}:iframe-token:${org}:alice}`)).toBe("10");
+    expect(await redis.pttl(`{${prefix}:iframe-token:${org}:alice}`)).toBeGreaterThan(0);
   });
 
   it("leaves another caller of the same organization unaffected", async () => {
@@ -208,7 +208,7 @@ describe("failed authentication per client address", () => {
     // attempts were decided from memory, never counted again (nor sent to Redis).
     const valid = bearer(await callerToken({ org: "org-victim", admin: true }));
     expect((await client.listDashboards({}, valid)).dashboards).toEqual([]);
-    const keys = await redis.keys(`${prefix}:failed-auth:*`);
+    const keys = await redis.keys(`{${prefix}:failed-auth:*`);
     expect(keys).toHaveLength(1);
     expect(await redis.get(keys[0]!)).toBe("5");
   });

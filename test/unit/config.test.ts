@@ -30,7 +30,7 @@ describe("configuration", () => {
     });
     expect(c.port).toBe(9000);
     expect(c.database).toEqual({ kind: "postgres", url: "postgres://u@db/x", poolMax: 20 });
-    expect(c.redis?.url).toBe("redis://r:6379");
+    expect(c.redis?.topology).toEqual({ kind: "node", url: "redis://r:6379" });
     expect(c.auth).toMatchObject({ mode: "secret", issuer: "iss" });
     expect(c.embed).toMatchObject({ maxTtlSeconds: 3600, defaultTtlSeconds: 60 });
   });
@@ -84,5 +84,36 @@ describe("configuration", () => {
 
   it("refuses two caller-key settings at once rather than guessing", () => {
     expect(() => loadConfig({ AUTH_JWT_SECRET: "s".repeat(32), AUTH_JWT_PUBLIC_KEY: "pem" })).toThrow(/only one/);
+  });
+
+  it("reads a Redis Sentinel or Cluster topology, and refuses half of one", () => {
+    expect(
+      loadConfig({ REDIS_SENTINELS: "s1:26379, [::1]:26380", REDIS_SENTINEL_NAME: "main", REDIS_URL: "rediss://:pw@x" })
+        .redis?.topology,
+    ).toEqual({
+      kind: "sentinel",
+      sentinels: [
+        { host: "s1", port: 26379 },
+        { host: "::1", port: 26380 },
+      ],
+      name: "main",
+      url: "rediss://:pw@x",
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7001" }).redis?.topology).toEqual({
+      kind: "cluster",
+      nodes: [
+        { host: "10.0.0.1", port: 7000 },
+        { host: "10.0.0.2", port: 7001 },
+      ],
+      url: undefined,
+    });
+    expect(() => loadConfig({ REDIS_SENTINELS: "s1:26379" })).toThrow(/REDIS_SENTINEL_NAME: must name the primary/);
+    expect(() => loadConfig({ REDIS_SENTINEL_NAME: "main" })).toThrow(/REDIS_SENTINELS: must be set/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: "a:1", REDIS_SENTINELS: "b:2", REDIS_SENTINEL_NAME: "m" })).toThrow(
+      /REDIS_CLUSTER_NODES: cannot be set with REDIS_SENTINELS/,
+    );
+    for (const bad of ["host", "host:0", "host:70000", "a b:1", ","]) {
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: bad }), bad).toThrow(/REDIS_CLUSTER_NODES/);
+    }
   });
 });
