@@ -20,8 +20,11 @@ import {
   CreateIframeTokenRequestSchema,
   DashboardService,
   GetDashboardRequestSchema,
+  ListDashboardsRequestSchema,
 } from "../gen/dashboard/v1/dashboard_service_pb.js";
+import { Redis } from "ioredis";
 import { createTestDatabase } from "../test/helpers/postgres.js";
+import { PrivateRedis } from "../test/helpers/redis.js";
 import { spawnServer, type ServerProcess } from "../test/helpers/process.js";
 import { callerToken, TEST_JWT_SECRET } from "../test/helpers/tokens.js";
 import { grpcFrame, grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
@@ -40,7 +43,6 @@ const smoke = args.smoke;
 const seconds = Number(args.seconds);
 const rounds = smoke ? 1 : Number(args.rounds);
 const soakSeconds = smoke ? 2 : Number(args.soak);
-const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const H2 = { connections: 16, streams: 8 };
 const H1 = { connections: 64, streams: 1 };
 
@@ -48,6 +50,9 @@ ensureH2load();
 // The service runs as in production: compiled, not through tsx.
 execFileSync("npm", ["run", "-s", "build"], { stdio: "inherit" });
 const db = await createTestDatabase();
+// A Redis of the benchmark's own, so its command counts are the service's alone.
+const redis = await PrivateRedis.start();
+const redisStats = new Redis(redis.url);
 const children: ChildProcess[] = [];
 let service: ServerProcess | undefined;
 try {
@@ -55,7 +60,7 @@ try {
     {
       NODE_ENV: "production",
       DATABASE_URL: db.url,
-      REDIS_URL,
+      REDIS_URL: redis.url,
       RATE_LIMIT_REDIS_KEY_PREFIX: `bench:${Date.now()}`,
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
       LOG_LEVEL: "warn",
@@ -76,8 +81,19 @@ try {
     { tenantId: "bench-tenant", workspaceId: "bench-workspace", name: "Benchmark dashboard" },
     auth,
   );
+  // A page of 50 for ListDashboards: 49 more tenants' dashboards.
+  for (let i = 1; i < 50; i++) {
+    await client.createDashboard(
+      { tenantId: `bench-tenant-${i}`, workspaceId: "bench-workspace", name: `D${i}` },
+      auth,
+    );
+  }
   // A sanity check that every protocol path answers correctly before it is timed.
   await client.getDashboard({ tenantId: "bench-tenant" }, auth);
+  const page = await client.listDashboards({ pageSize: 50 }, auth);
+  if (page.dashboards.length !== 50) throw new Error(`ListDashboards gave ${page.dashboards.length}, not 50`);
+  const restGet = await fetch(`${service.baseUrl}/api/v1/dashboards/bench-tenant`, auth);
+  if (restGet.status !== 200) throw new Error(`REST GET answered ${restGet.status}`);
   await client.createIframeToken(
     { tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id },
     auth,
@@ -100,6 +116,9 @@ try {
       }),
     ),
   );
+  const listBody = grpcFrame(
+    toBinary(ListDashboardsRequestSchema, create(ListDashboardsRequestSchema, { pageSize: 50 })),
+  );
   const jsonBody = Buffer.from(JSON.stringify({ tenantId: "bench-tenant" }));
   const jsonHeaders = (withToken: boolean): Record<string, string> => ({
     "content-type": "application/json",
@@ -107,6 +126,17 @@ try {
   });
   const load = (o: Omit<H2loadOptions, "durationSeconds" | "requests" | "connections" | "streams">, shape = H2) =>
     h2load({ ...shape, ...o, ...(smoke ? { requests: 200 } : { durationSeconds: seconds }) });
+  /** What a service scenario cost per answered call: Redis commands, and the service's CPU time. */
+  const costs: Record<string, { redisCommandsPerCall: number[]; cpuMicrosPerCall: number[] }> = {};
+  const measured = async (name: string, run: () => Promise<LoadResult>): Promise<LoadResult> => {
+    const [commands, cpu] = [await redisCommands(redisStats), await cpuSeconds(service!.child.pid!)];
+    const result = await run();
+    const calls = Math.max(1, result.succeeded);
+    const cost = (costs[name] ??= { redisCommandsPerCall: [], cpuMicrosPerCall: [] });
+    cost.redisCommandsPerCall.push(((await redisCommands(redisStats)) - commands) / calls);
+    cost.cpuMicrosPerCall.push((((await cpuSeconds(service!.child.pid!)) - cpu) * 1e6) / calls);
+    return result;
+  };
 
   const scenarios: Record<string, LoadResult[]> = {
     "gRPC GetDashboard: service": [],
@@ -114,16 +144,22 @@ try {
     "Connect JSON GetDashboard (HTTP/1.1): service": [],
     "JSON (HTTP/1.1): bare node:http": [],
     "gRPC CreateIframeToken: service": [],
+    "gRPC ListDashboards (page of 50): service": [],
+    "REST GET /api/v1/dashboards/{tenant_id} (HTTP/1.1): service": [],
   };
   for (let round = 0; round < rounds; round++) {
     scenarios["gRPC GetDashboard: service"]!.push(
-      await load({ url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }),
+      await measured("gRPC GetDashboard: service", () =>
+        load({ url: service!.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }),
+      ),
     );
     scenarios["gRPC GetDashboard: bare grpc-js"]!.push(
       await load({ url: `http://127.0.0.1:${grpcJs.port}${getPath}`, body: getBody, headers: grpcHeaders(token) }),
     );
     scenarios["Connect JSON GetDashboard (HTTP/1.1): service"]!.push(
-      await load({ url: service.baseUrl + getPath, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
+      await measured("Connect JSON GetDashboard (HTTP/1.1): service", () =>
+        load({ url: service!.baseUrl + getPath, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
+      ),
     );
     scenarios["JSON (HTTP/1.1): bare node:http"]!.push(
       await load(
@@ -137,11 +173,34 @@ try {
       ),
     );
     scenarios["gRPC CreateIframeToken: service"]!.push(
-      await load({
-        url: `${service.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`,
-        body: mintBody,
-        headers: grpcHeaders(token),
-      }),
+      await measured("gRPC CreateIframeToken: service", () =>
+        load({
+          url: `${service!.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`,
+          body: mintBody,
+          headers: grpcHeaders(token),
+        }),
+      ),
+    );
+    scenarios["gRPC ListDashboards (page of 50): service"]!.push(
+      await measured("gRPC ListDashboards (page of 50): service", () =>
+        load({
+          url: `${service!.baseUrl}/dashboard.v1.DashboardService/ListDashboards`,
+          body: listBody,
+          headers: grpcHeaders(token),
+        }),
+      ),
+    );
+    scenarios["REST GET /api/v1/dashboards/{tenant_id} (HTTP/1.1): service"]!.push(
+      await measured("REST GET /api/v1/dashboards/{tenant_id} (HTTP/1.1): service", () =>
+        load(
+          {
+            url: `${service!.baseUrl}/api/v1/dashboards/bench-tenant`,
+            headers: { authorization: `Bearer ${token}` },
+            extra: ["--h1"],
+          },
+          H1,
+        ),
+      ),
     );
   }
 
@@ -225,6 +284,15 @@ try {
       ]),
     ),
     ratios,
+    costs: Object.fromEntries(
+      Object.entries(costs).map(([name, c]) => [
+        name,
+        {
+          redisCommandsPerCall: Number(mean(c.redisCommandsPerCall).toFixed(4)),
+          cpuMicrosPerCall: Math.round(mean(c.cpuMicrosPerCall)),
+        },
+      ]),
+    ),
     serverSideReadsUnder5ms: serverSide,
     halfPeak: {
       grpc: { rps: Math.round(atHalf.grpc.rps), p50Ms: atHalf.grpc.p50Ms, p99Ms: atHalf.grpc.p99Ms },
@@ -244,7 +312,24 @@ try {
 } finally {
   for (const child of children) child.kill();
   await service?.stop();
+  redisStats.disconnect();
+  await redis.stop();
   await db.drop();
+}
+
+/** Commands the Redis has run, all kinds, leaving out the INFO calls that read this. */
+async function redisCommands(client: Redis): Promise<number> {
+  const info = await client.info("commandstats");
+  let total = 0;
+  for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) if (m[1] !== "info") total += Number(m[2]);
+  return total;
+}
+
+/** User plus system CPU time of a process, from /proc (clock ticks of 1/100 s on Linux). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function ensureH2load(): void {
@@ -276,6 +361,7 @@ async function residentMb(pid: number): Promise<number> {
 function printTable(r: {
   scenarios: Record<string, { rps: number[]; p50Ms: number[]; p99Ms: number[] }>;
   ratios: Record<string, number>;
+  costs: Record<string, { redisCommandsPerCall: number; cpuMicrosPerCall: number }>;
   halfPeak: Record<string, { rps: number; p50Ms: number; p99Ms: number }>;
   soak: { seconds: number; rps: number; rssMb: Record<string, number | undefined> };
   serverSideReadsUnder5ms: number;
@@ -288,6 +374,9 @@ function printTable(r: {
   for (const [name, s] of Object.entries(r.halfPeak)) {
     lines.push(`| ${name} GetDashboard at half peak | ${s.rps} | ${f(s.p50Ms)} | ${f(s.p99Ms)} |`);
   }
+  lines.push("", "| service scenario | Redis commands per call | service CPU µs per call |", "| --- | ---: | ---: |");
+  for (const [name, c] of Object.entries(r.costs))
+    lines.push(`| ${name} | ${c.redisCommandsPerCall} | ${c.cpuMicrosPerCall} |`);
   lines.push("", "| ratio | value |", "| --- | ---: |");
   for (const [name, v] of Object.entries(r.ratios)) lines.push(`| ${name} | ${f(v)} |`);
   lines.push(

@@ -19,8 +19,8 @@ export interface LoadResult {
 
 export interface H2loadOptions {
   url: string;
-  /** The request body (h2load POSTs it). */
-  body: Buffer;
+  /** The request body (h2load POSTs it); without one, h2load sends GET. */
+  body?: Buffer;
   headers: Record<string, string>;
   connections: number;
   streams: number;
@@ -39,14 +39,13 @@ export async function h2load(o: H2loadOptions): Promise<LoadResult> {
   try {
     const bodyFile = join(dir, "body");
     const logFile = join(dir, "log.tsv");
-    await writeFile(bodyFile, o.body);
+    if (o.body) await writeFile(bodyFile, o.body);
     const args = [
       "-c",
       String(o.connections),
       "-m",
       String(o.streams),
-      "-d",
-      bodyFile,
+      ...(o.body ? ["-d", bodyFile] : []),
       `--log-file=${logFile}`,
       ...Object.entries(o.headers).flatMap(([k, v]) => ["-H", `${k}: ${v}`]),
       ...(o.durationSeconds
