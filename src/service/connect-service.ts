@@ -2,8 +2,13 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { callOf } from "../call/handler-context.js";
+import { sharedAnswer } from "../call/shared-answers.js";
 import { DashboardSchema, type Dashboard } from "../../gen/dashboard/v1/dashboard_pb.js";
-import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
+import {
+  DashboardService,
+  GetDashboardResponseSchema,
+  type GetDashboardResponse,
+} from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import type { DashboardRecord } from "../store/dashboard-store.js";
 import type { Dashboards } from "./dashboards.js";
 import { auditEventMessage, claimsMessage, requestedFilter, revokeTarget } from "./embed-messages.js";
@@ -44,6 +49,7 @@ export function dashboardServiceImpl(
   dashboards: Dashboards,
   embed: EmbedServices,
 ): ServiceImpl<typeof DashboardService> {
+  const getAnswers = new WeakMap<DashboardRecord, GetDashboardResponse>();
   return {
     async createDashboard(req, ctx) {
       const created = await dashboards.create(callOf(ctx), {
@@ -60,7 +66,11 @@ export function dashboardServiceImpl(
       return { dashboard: toDashboardMessage(created) };
     },
     async getDashboard(req, ctx) {
-      return { dashboard: toDashboardMessage(await dashboards.get(callOf(ctx), { tenantId: req.tenantId })) };
+      // A cached dashboard is one record object per version: its answer is made, and encoded, once.
+      const record = await dashboards.get(callOf(ctx), { tenantId: req.tenantId });
+      return sharedAnswer(getAnswers, record, (r) =>
+        create(GetDashboardResponseSchema, { dashboard: toDashboardMessage(r) }),
+      );
     },
     async listDashboards(req, ctx) {
       const page = await dashboards.list(callOf(ctx), {

@@ -9,6 +9,7 @@ import {
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
+import { encodedOnce } from "../../call/shared-answers.js";
 import { malformed } from "../../errors/service-error.js";
 
 /** How long a decode error's message may get: it may quote the request, which is the sender's to fill. */
@@ -55,5 +56,7 @@ export function encodeMessage<Desc extends DescMessage>(
   message: MessageShape<Desc>,
   binary: boolean,
 ): Uint8Array {
-  return binary ? toBinary(schema, message) : Buffer.from(toJsonString(schema, message));
+  return encodedOnce(message, binary, () =>
+    binary ? toBinary(schema, message) : Buffer.from(toJsonString(schema, message)),
+  );
 }
