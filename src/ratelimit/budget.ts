@@ -2,6 +2,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { Policy } from "./policies.js";
 import type { RateLimitOutcome } from "./rate-limiter.js";
 import type { RedisLink } from "./redis-link.js";
+import { inSpan, SpanKind } from "../tracing/spans.js";
 
 export interface Spend {
   allowed: boolean;
@@ -35,7 +36,26 @@ export function redisBudget(policy: Policy, keyPrefix: string, link: RedisLink):
     inMemoryBlockOnConsumed: policy.points,
     insuranceLimiter: insurance,
   });
-  return budgetOver(policy, limiter);
+  const budget = budgetOver(policy, limiter);
+  // The library sends its increment script as EVALSHA; the span is Redis's side of the decision. Only
+  // the server's address goes in, never the URL (it may hold a password) nor the key (it names the caller).
+  const attributes = () => ({
+    "db.system": "redis",
+    "db.system.name": "redis",
+    "db.operation.name": "EVALSHA",
+    "server.address": link.client.options.host ?? "",
+    "server.port": link.client.options.port ?? 6379,
+  });
+  return {
+    policy,
+    spend: (key) =>
+      inSpan("EVALSHA", { kind: SpanKind.CLIENT, attributes }, async (span) => {
+        const spent = await budget.spend(key);
+        // Unhealthy after the call: the in-process limiter decided instead (Redis was not ready or too slow).
+        span?.setAttribute("dashboard.rate_limit.fell_back", !link.isHealthy());
+        return spent;
+      }),
+  };
 }
 
 function limiterOptions(policy: Policy, keyPrefix: string) {
