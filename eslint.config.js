@@ -65,6 +65,7 @@ function layering() {
     "service",
     "store",
     "tokens",
+    "tracing",
     "validation",
   ];
   const except = (...allowed) => all.filter((f) => !allowed.includes(f));
@@ -73,6 +74,8 @@ function layering() {
     rule("listener", except("listener", "config")),
     rule("config", except("config")),
     rule("log", except("log", "config")),
+    // Every layer opens spans; the span helpers themselves know only the configuration and the logger.
+    rule("tracing", except("tracing", "config", "log")),
     rule("validation", except("validation", "errors")),
     rule("call", ["edge", "listener", "ops", "rest", "service", "store", "tokens"]),
     rule("auth", ["call", "edge", "listener", "ops", "rest", "service", "store", "tokens"]),

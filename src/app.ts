@@ -21,6 +21,8 @@ import { createDomain } from "./service/domain.js";
 import { embeddedSql } from "./store/embedded-sql.js";
 import { migrate } from "./store/migrate.js";
 import { postgresSql } from "./store/postgres-sql.js";
+import { tracedSql } from "./store/traced-sql.js";
+import { tracing } from "./tracing/spans.js";
 import type { Notifications, Sql } from "./store/sql.js";
 import { jwksRoute } from "./tokens/jwks-route.js";
 
@@ -139,13 +141,21 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
 async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifications> {
   if (config.database.kind === "postgres") {
     log.info({ database: redactUrl(config.database.url) }, "using PostgreSQL");
-    return postgresSql(config.database.url, config.database.poolMax);
+    const sql = postgresSql(config.database.url, config.database.poolMax);
+    if (!tracing()) return sql;
+    const url = new URL(config.database.url);
+    return tracedSql(sql, {
+      namespace: decodeURIComponent(url.pathname.slice(1)) || undefined,
+      address: url.hostname || undefined,
+      port: url.port ? Number(url.port) : 5432,
+    });
   }
   log.warn(
     { dataDir: config.database.dataDir },
     "DATABASE_URL is not set: using the embedded PostgreSQL (PGlite) in DATA_DIR; set DATABASE_URL for production",
   );
-  return embeddedSql(config.database.dataDir);
+  const sql = await embeddedSql(config.database.dataDir);
+  return tracing() ? tracedSql(sql, { namespace: undefined, address: undefined, port: undefined }) : sql;
 }
 
 async function developmentSecret(config: Config, log: Logger): Promise<string | undefined> {

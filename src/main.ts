@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from "./config/config.js";
 import { createLogger } from "./log/logger.js";
 import { startApp } from "./app.js";
+import { startTracing } from "./tracing/sdk.js";
 
 // 1. Configuration: parsed and validated once; bad config stops here with every problem listed.
 let config;
@@ -14,6 +15,8 @@ try {
   throw err;
 }
 const log = createLogger(config.logLevel, config.logFormat);
+// Before anything serves: the edge's first span needs the SDK (a no-op unless OTEL_* turns it on).
+const tracing = await startTracing(config.tracing, log);
 
 // 2. Dependencies and server: storage, migrations, signing keys, the one port.
 const app = await startApp(config, log);
@@ -38,15 +41,18 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
       log.error("shutdown did not finish in time after the grace period; exiting");
       process.exit(1);
     }, config.shutdownGraceMs + 5_000).unref();
-    app.stop(config.shutdownGraceMs).then(
-      () => {
-        log.info("stopped");
-        process.exit(0);
-      },
-      (err: unknown) => {
-        log.error({ err }, "unclean shutdown");
-        process.exit(1);
-      },
-    );
+    app
+      .stop(config.shutdownGraceMs)
+      .then(() => tracing.shutdown())
+      .then(
+        () => {
+          log.info("stopped");
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, "unclean shutdown");
+          process.exit(1);
+        },
+      );
   });
 }

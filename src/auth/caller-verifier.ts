@@ -12,6 +12,7 @@ import { unauthenticated } from "../errors/service-error.js";
 import type { Caller } from "./caller.js";
 import { isValidId } from "../validation/rules.js";
 import { VerifiedTokenCache } from "./verified-token-cache.js";
+import { inSpan } from "../tracing/spans.js";
 
 export type CallerVerifier = (bearerToken: string) => Promise<Caller>;
 
@@ -60,12 +61,19 @@ export async function createCallerVerifier(
   };
 
   const cache = new VerifiedTokenCache({ maxBytes: auth.tokenCacheMaxBytes, maxAgeMs: CACHE_MAX_AGE_MS, now: clock });
-  return async (token) => {
+  // One span per authentication, saying whether the cache answered (hit) or a signature was checked (miss).
+  return (token) =>
+    inSpan("authenticate caller", {}, (span) =>
+      verify(token, (hit) => span?.setAttribute("dashboard.auth.cache", hit ? "hit" : "miss")),
+    );
+
+  async function verify(token: string, reportCache: (hit: boolean) => void): Promise<Caller> {
     // Before anything parses it: a token's size is the attacker's to choose, the cost of reading it ours.
     if (token.length > auth.maxTokenBytes) {
       throw unauthenticated(`the bearer token is longer than ${auth.maxTokenBytes} bytes`);
     }
     const cached = cache.get(token);
+    reportCache(cached !== undefined);
     if (cached) return cached;
     const now = clock();
     let payload: JWTPayload;
@@ -83,7 +91,7 @@ export async function createCallerVerifier(
     // exp is required by jwtVerify above.
     cache.set(token, caller, payload.exp! * 1000);
     return caller;
-  };
+  }
 }
 
 function describeJoseError(err: unknown): string {

@@ -1,6 +1,9 @@
 import proxyaddr from "proxy-addr";
 import { z } from "zod";
 import { FILTER_FIELD_PATTERN, namesTenantColumn } from "../tokens/filters.js";
+import { tracingConfigFrom, type TracingConfig } from "./tracing-config.js";
+
+export type { TracingConfig } from "./tracing-config.js";
 
 /**
  * The one configuration object of the service. It is parsed from the
@@ -33,6 +36,8 @@ export interface Config {
     proxyProtocol: boolean;
   };
   edge: EdgeConfig;
+  /** OpenTelemetry traces, from the standard OTEL_* variables (see tracing-config.ts). */
+  tracing: TracingConfig;
 }
 
 /** Where a shared Redis is, and how: one node, a Sentinel-watched primary, or a Cluster. */
@@ -419,8 +424,13 @@ function privateJwkProblem(text: string): string | undefined {
 /** Parses and validates the environment; throws ConfigError listing every problem at once. */
 export function loadConfig(environment: Record<string, string | undefined>): Config {
   const parsed = EnvSchema.safeParse(environment);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`));
+  const { tracing, problems: tracingProblems } = tracingConfigFrom(environment);
+  if (!parsed.success || tracingProblems.length > 0) {
+    const issues = parsed.error?.issues ?? [];
+    throw new ConfigError([
+      ...issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`),
+      ...tracingProblems,
+    ]);
   }
   const env = parsed.data;
   const algorithms = env.AUTH_JWT_ALGORITHMS ? splitList(env.AUTH_JWT_ALGORITHMS) : ASYMMETRIC_ALGORITHMS;
@@ -490,5 +500,6 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       organizationPerMinute: env.RATE_LIMIT_ORGANIZATION_PER_MINUTE,
       redisKeyPrefix: env.RATE_LIMIT_REDIS_KEY_PREFIX,
     },
+    tracing,
   };
 }

@@ -15,6 +15,7 @@ import type { RoutingTable } from "./routes.js";
 import { negotiateRpcWire, refuseUnspoken, serveRpc, type RpcServing } from "./rpc/serve-rpc.js";
 import type { RpcMethod } from "./rpc/rpc-method.js";
 import { answerUnrouted } from "./unrouted.js";
+import { startServerSpan, withServerSpan } from "../tracing/spans.js";
 
 export interface EdgeOptions {
   routes: RoutingTable;
@@ -62,7 +63,16 @@ export function createEdge(o: EdgeOptions): Edge {
       o.identity(peerAddressOf(isHttp2(req) ? req.stream.session?.socket : req.socket), req.headers),
       budget,
     );
+    x.serverSpan = startServerSpan(req.headers);
     observeExchange(x, o);
+    // Everything the request does from here on runs in its server span, so each span opened on the
+    // way (authentication, budgets, SQL, signing) is its child.
+    return x.serverSpan ? withServerSpan(x.serverSpan, () => route(x, parsed)) : route(x, parsed);
+  };
+
+  const route = (x: Exchange, parsed: ReturnType<typeof parseTarget>): Promise<void> | void => {
+    const req = x.req;
+    const res = x.res;
     if (!parsed.ok) {
       x.record.route = "invalid";
       return answerUnrouted(x, new ServiceError("MALFORMED_REQUEST", parsed.problem));
@@ -77,18 +87,19 @@ export function createEdge(o: EdgeOptions): Edge {
       if (draining && !rpc.servedWhileDraining) return refuseRpcWhileDraining(x, rpc, o.rpc.maxTimeoutMs);
       return serveRpc(x, rpc, o.rpc);
     }
-    const route = resolved.route;
-    x.record.route = route.name;
-    x.record.quiet = route.quiet;
-    if (route.browserFacing && cors(req, res) === "preflight-answered") return;
-    if (draining && !route.servedWhileDraining) {
+    const http = resolved.route;
+    x.record.route = http.name;
+    x.record.quiet = http.quiet;
+    x.record.httpRoute = http.httpRoute;
+    if (http.browserFacing && cors(req, res) === "preflight-answered") return;
+    if (draining && !http.servedWhileDraining) {
       return answerAfterBody(x, () => {
         const err = shuttingDown();
         x.record.error = err;
-        route.refuse(x, err);
+        http.refuse(x, err);
       });
     }
-    return route.serve(x);
+    return http.serve(x);
   };
 
   return {

@@ -4,6 +4,7 @@ import type { ServiceError } from "../errors/service-error.js";
 import type { BodyBudget } from "./body-budget.js";
 import type { HttpRequest, HttpResponse } from "./http-types.js";
 import type { RequestTarget } from "./request-target.js";
+import type { ServerSpan } from "../tracing/spans.js";
 
 /** The wire protocol a request spoke, as the call log and metrics name it. */
 export type WireProtocol = "grpc" | "grpc-web" | "connect" | "rest" | "http";
@@ -23,6 +24,8 @@ export interface CallRecord {
   error: ServiceError | undefined;
   /** Probes, reflection and the like are logged at debug level, so they do not drown the API's lines. */
   quiet: boolean;
+  /** For REST routes: the path template ("/api/v1/dashboards/{tenant_id}"), the server span's http.route. */
+  httpRoute: string | undefined;
 }
 
 /** One request on its way through the edge: parsed once, identified once, observed once. */
@@ -33,8 +36,11 @@ export class Exchange {
     caller: undefined,
     error: undefined,
     quiet: false,
+    httpRoute: undefined,
   };
   readonly startedAt = performance.now();
+  /** The request's server span; undefined while tracing is off. */
+  serverSpan: ServerSpan | undefined;
   private reserved = 0;
   private reservedUnauthenticated = 0;
 

@@ -15,6 +15,8 @@ export interface HttpRoute {
   quiet: boolean;
   /** Browsers call it (CORS applies). */
   browserFacing: boolean;
+  /** The path template a REST route matches ("/api/v1/dashboards/{tenant_id}"), for the server span's http.route. */
+  httpRoute?: string;
   serve(x: Exchange): Promise<void>;
   /** Answers an error in the route's own form (a refusal while draining). */
   refuse(x: Exchange, err: ServiceError): void;

@@ -9,6 +9,7 @@ import { rateLimited, tighterOf } from "./headers.js";
 import { callerKeyOf, callerPolicyOf, organizationKeyOf, policiesFrom, type Policy } from "./policies.js";
 import type { RateLimitOutcome, RateLimiter } from "./rate-limiter.js";
 import { describeTopology, RedisLink } from "./redis-link.js";
+import { inSpan, type Span } from "../tracing/spans.js";
 
 /**
  * The service's rate limiter: shared by all replicas through Redis when
@@ -55,36 +56,18 @@ export function createRateLimiter(
   };
 
   return {
-    async consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
-      const budget = callerBudgets.get(callerPolicyOf(policies, method).name)!;
-      const own = await spend(budget, callerKeyOf(caller));
-      if (own && !own.allowed) throw rateLimited(own.outcome);
-      // Only calls the caller's own budget allows count against the organization, so one noisy
-      // caller that is already refused cannot use up the ceiling of everyone else in it.
-      if (!organization) return own?.outcome;
-      const org = await spend(organization, organizationKeyOf(caller));
-      if (org && !org.allowed) throw rateLimited(org.outcome);
-      if (own && org) return tighterOf(own.outcome, org.outcome);
-      return own?.outcome ?? org?.outcome;
+    consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
+      return inSpan("rate limit", { attributes: backend }, async (span) => {
+        const outcome = await consumeCall(method, caller);
+        describe(span, outcome);
+        return outcome;
+      });
     },
 
-    async consumeFailedAuth(clientAddress: string): Promise<void> {
-      const blocked = await blockedAddresses.get(clientAddress);
-      if (blocked && blocked.consumedPoints > 1 && blocked.msBeforeNext > 0) {
-        throw rateLimited({
-          policy: policies.failedAuth.name,
-          limit: policies.failedAuth.points,
-          remaining: 0,
-          resetMs: blocked.msBeforeNext,
-          windowSeconds: policies.failedAuth.windowSeconds,
-        });
-      }
-      const spent = await spend(failedAuth, clientAddress);
-      if (!spent) return;
-      if (spent.outcome.remaining === 0 && spent.outcome.resetMs > 0) {
-        await blockedAddresses.block(clientAddress, Math.ceil(spent.outcome.resetMs / 1000));
-      }
-      if (!spent.allowed) throw rateLimited(spent.outcome);
+    consumeFailedAuth(clientAddress: string): Promise<void> {
+      return inSpan("rate limit failed authentication", { attributes: backend }, () =>
+        consumeFailedAuth(clientAddress),
+      );
     },
 
     health() {
@@ -97,4 +80,50 @@ export function createRateLimiter(
       await link?.close();
     },
   };
+
+  function backend() {
+    return { "dashboard.rate_limit.backend": link?.isHealthy() ? "redis" : "in-process" };
+  }
+
+  async function consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
+    const budget = callerBudgets.get(callerPolicyOf(policies, method).name)!;
+    const own = await spend(budget, callerKeyOf(caller));
+    if (own && !own.allowed) throw rateLimited(own.outcome);
+    // Only calls the caller's own budget allows count against the organization, so one noisy
+    // caller that is already refused cannot use up the ceiling of everyone else in it.
+    if (!organization) return own?.outcome;
+    const org = await spend(organization, organizationKeyOf(caller));
+    if (org && !org.allowed) throw rateLimited(org.outcome);
+    if (own && org) return tighterOf(own.outcome, org.outcome);
+    return own?.outcome ?? org?.outcome;
+  }
+
+  async function consumeFailedAuth(clientAddress: string): Promise<void> {
+    const blocked = await blockedAddresses.get(clientAddress);
+    if (blocked && blocked.consumedPoints > 1 && blocked.msBeforeNext > 0) {
+      throw rateLimited({
+        policy: policies.failedAuth.name,
+        limit: policies.failedAuth.points,
+        remaining: 0,
+        resetMs: blocked.msBeforeNext,
+        windowSeconds: policies.failedAuth.windowSeconds,
+      });
+    }
+    const spent = await spend(failedAuth, clientAddress);
+    if (!spent) return;
+    if (spent.outcome.remaining === 0 && spent.outcome.resetMs > 0) {
+      await blockedAddresses.block(clientAddress, Math.ceil(spent.outcome.resetMs / 1000));
+    }
+    if (!spent.allowed) throw rateLimited(spent.outcome);
+  }
+}
+
+/** The decision, in counts only: which policy, its limit and what is left of it. */
+function describe(span: Span | undefined, outcome: RateLimitOutcome | undefined): void {
+  if (!span || !outcome) return;
+  span.setAttributes({
+    "dashboard.rate_limit.policy": outcome.policy,
+    "dashboard.rate_limit.limit": outcome.limit,
+    "dashboard.rate_limit.remaining": outcome.remaining,
+  });
 }

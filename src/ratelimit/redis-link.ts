@@ -2,6 +2,7 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { RedisConfig } from "../config/config.js";
 import { redactUrl } from "../log/redact-url.js";
+import { inSpan, SpanKind, type Attributes } from "../tracing/spans.js";
 import { RESERVE_SCRIPT, type LeaseStore } from "./lease-budget.js";
 
 export interface RedisLinkOptions {
@@ -68,9 +69,36 @@ export class RedisLink implements LeaseStore {
     return this.client.status === "ready";
   }
 
-  async reserve(key: string, want: number, limit: number, windowMs: number): Promise<[number, number, number]> {
-    const reply = await (this.client as unknown as ReserveCommand).reserveLease(key, want, limit, windowMs);
-    return [Number(reply[0]), Number(reply[1]), Number(reply[2])];
+  /**
+   * One lease reservation: the only Redis round trip a call can make, so the only client span. Only the
+   * server's address goes in, never the URL (it may hold a password) nor the key (it names the caller).
+   */
+  reserve(key: string, want: number, limit: number, windowMs: number): Promise<[number, number, number]> {
+    return inSpan("EVALSHA", { kind: SpanKind.CLIENT, attributes: () => this.spanAttributes() }, async (span) => {
+      try {
+        const reply = await (this.client as unknown as ReserveCommand).reserveLease(key, want, limit, windowMs);
+        span?.setAttribute("dashboard.rate_limit.granted", Number(reply[0]));
+        span?.setAttribute("dashboard.rate_limit.fell_back", false);
+        return [Number(reply[0]), Number(reply[1]), Number(reply[2])];
+      } catch (err) {
+        span?.setAttribute("dashboard.rate_limit.fell_back", true);
+        throw err;
+      }
+    });
+  }
+
+  private spanAttributes(): Attributes {
+    const t = this.options.topology;
+    const first = t.kind === "node" ? new URL(t.url) : t.kind === "sentinel" ? t.sentinels[0] : t.nodes[0];
+    const host = first instanceof URL ? first.hostname : (first?.host ?? "");
+    const port = first instanceof URL ? Number(first.port || 6379) : (first?.port ?? 6379);
+    return {
+      "db.system": "redis",
+      "db.system.name": "redis",
+      "db.operation.name": "EVALSHA",
+      "server.address": host,
+      "server.port": port,
+    };
   }
 
   /**

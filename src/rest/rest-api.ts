@@ -64,12 +64,21 @@ function restHttpRoute(route: RestRoute, deps: RestApiDeps): HttpRoute {
     servedWhileDraining: false,
     quiet: false,
     browserFacing: true,
+    httpRoute: routeTemplate(route.pattern),
     serve: (x) => {
       x.record.protocol = "rest";
       return runCall(x, spec, restWire(x, route, deps.maxRequestBytes), deps.guard);
     },
     refuse: (x, err) => answerError(x, err, route.fieldName, answerHeaders(NOTHING_CHARGED, err)),
   };
+}
+
+/** A route's pattern as a path template: /^\/api\/v1\/dashboards\/(?<tenant_id>[^/]+)$/ → /api/v1/dashboards/{tenant_id}. */
+export function routeTemplate(pattern: RegExp): string {
+  return pattern.source
+    .replace(/^\^|\$$/g, "")
+    .replace(/\(\?<(\w+)>[^)]*\)/g, "{$1}")
+    .replace(/\\(.)/g, "$1");
 }
 
 /** The guide's words, not Connect's: REST clients know no readMaxBytes. */

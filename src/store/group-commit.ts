@@ -1,7 +1,10 @@
 import type { Deadline } from "../call/deadline.js";
+import { currentSpanContext, inLinkedSpan, type SpanContext } from "../tracing/spans.js";
 
 interface Pending<T> {
   item: T;
+  /** The span of the call that added it, for the batch span's links. */
+  caller: SpanContext | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -21,6 +24,8 @@ export class GroupCommit<T> {
   constructor(
     private readonly write: (items: T[]) => Promise<void>,
     private readonly maxBatch = 500,
+    /** The batch span's name. */
+    private readonly name = "group commit",
   ) {}
 
   add(item: T, deadline?: Deadline): Promise<void> {
@@ -29,7 +34,7 @@ export class GroupCommit<T> {
         reject(deadline.signal.reason as Error);
         return;
       }
-      const pending: Pending<T> = { item, resolve, reject };
+      const pending: Pending<T> = { item, caller: currentSpanContext(), resolve, reject };
       if (deadline) {
         const onAbort = () => {
           const i = this.queue.indexOf(pending);
@@ -56,7 +61,13 @@ export class GroupCommit<T> {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        await this.write(batch.map((b) => b.item));
+        // A batch belongs to no one call: it is a trace of its own, linked to every call it serves.
+        await inLinkedSpan(
+          this.name,
+          batch.map((b) => b.caller),
+          () => ({ "dashboard.batch.size": batch.length }),
+          () => this.write(batch.map((b) => b.item)),
+        );
         for (const b of batch) b.resolve();
       } catch (err) {
         for (const b of batch) b.reject(err);

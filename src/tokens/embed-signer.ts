@@ -4,6 +4,7 @@ import type { EmbedConfig } from "../config/config.js";
 import { embedClaims, type EmbedSettings, type EmbedViewer } from "./embed-settings.js";
 import { filterClaims, type LockedFilter } from "./filters.js";
 import { EMBED_ALGORITHM, type KeyRing } from "./key-ring.js";
+import { inSpan } from "../tracing/spans.js";
 
 export const EMBED_TOKEN_TYPE = "dashboard-embed+jwt";
 
@@ -43,29 +44,36 @@ export interface EmbedSigner {
  */
 export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience">, keys: KeyRing): EmbedSigner {
   return {
-    async sign(claims, issuedAt, expiresAt) {
-      const { kid, key } = await keys.signingKey();
-      // Time-ordered, so audit rows and revocation lists sort by issue time.
-      const jti = uuidv7();
-      const token = await new SignJWT({
-        organization_id: claims.organizationId,
-        tenant_id: claims.tenantId,
-        workspace_id: claims.workspaceId,
-        dashboard_id: claims.dashboardId,
-        filters: filterClaims(claims.filters),
-        ...(claims.origin === undefined ? {} : { origin: claims.origin }),
-        ...embedClaims(claims.embed, claims.viewer),
-      })
-        .setProtectedHeader({ alg: EMBED_ALGORITHM, kid, typ: EMBED_TOKEN_TYPE })
-        .setIssuer(config.issuer)
-        .setAudience(config.audience)
-        .setSubject(claims.subject)
-        .setIssuedAt(issuedAt)
-        .setNotBefore(issuedAt)
-        .setExpirationTime(expiresAt)
-        .setJti(jti)
-        .sign(key);
-      return { token, jti, kid, issuedAt, expiresAt };
-    },
+    sign: (claims, issuedAt, expiresAt) =>
+      // The key id is public (the key set lists it); the claims are not put on the span.
+      inSpan(
+        "sign iframe token",
+        { attributes: () => ({ "dashboard.signing.algorithm": EMBED_ALGORITHM }) },
+        async (span) => {
+          const { kid, key } = await keys.signingKey();
+          span?.setAttribute("dashboard.signing.kid", kid);
+          // Time-ordered, so audit rows and revocation lists sort by issue time.
+          const jti = uuidv7();
+          const token = await new SignJWT({
+            organization_id: claims.organizationId,
+            tenant_id: claims.tenantId,
+            workspace_id: claims.workspaceId,
+            dashboard_id: claims.dashboardId,
+            filters: filterClaims(claims.filters),
+            ...(claims.origin === undefined ? {} : { origin: claims.origin }),
+            ...embedClaims(claims.embed, claims.viewer),
+          })
+            .setProtectedHeader({ alg: EMBED_ALGORITHM, kid, typ: EMBED_TOKEN_TYPE })
+            .setIssuer(config.issuer)
+            .setAudience(config.audience)
+            .setSubject(claims.subject)
+            .setIssuedAt(issuedAt)
+            .setNotBefore(issuedAt)
+            .setExpirationTime(expiresAt)
+            .setJti(jti)
+            .sign(key);
+          return { token, jti, kid, issuedAt, expiresAt };
+        },
+      ),
   };
 }

@@ -59,10 +59,13 @@ export class GrpcJsDashboardClient {
     name: K,
     request: MessageInitShape<Methods[K]["input"]>,
     token?: string,
+    /** More request metadata (a traceparent, say). */
+    extra: Record<string, string> = {},
   ): Promise<MessageShape<Methods[K]["output"]>> {
     const method = DashboardService.method[name];
     const metadata = new grpc.Metadata();
     if (token) metadata.set("authorization", `Bearer ${token}`);
+    for (const [key, value] of Object.entries(extra)) metadata.set(key, value);
     const message = create(method.input, request as never);
     return new Promise((resolve, reject) => {
       const fn = (this.client as unknown as Record<string, UnaryMethod>)[method.localName]!;
