@@ -25,7 +25,7 @@ export function failureFrom(caught: unknown): ErrorShape {
   expect(caught, "the call was expected to fail").toBeDefined();
   const err = ConnectError.from(caught);
   const infos = err.findDetails(ErrorInfoSchema);
-  expect(infos, "exactly one ErrorInfo").toHaveLength(1);
+  expect(infos, `exactly one ErrorInfo, in: ${Code[err.code]} ${err.rawMessage}`).toHaveLength(1);
   expect(infos[0]!.domain).toBe("dashboard-service");
   const fields = err.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field));
   return { code: err.code, reason: infos[0]!.reason, message: err.rawMessage, fields };

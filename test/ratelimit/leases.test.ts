@@ -59,7 +59,7 @@ describe("budget leases", () => {
           // Bursts: which replica, and how many calls it takes at once (concurrently).
           bursts: fc.array(fc.record({ replica: fc.nat(), calls: fc.integer({ min: 1, max: 120 }) }), {
             minLength: 1,
-            maxLength: 30,
+            maxLength: 20,
           }),
         }),
         async ({ points, replicaCount, bursts }) => {
@@ -84,7 +84,7 @@ describe("budget leases", () => {
           if (replicaCount === 1) expect(allowed).toBe(Math.min(points, demand));
         },
       ),
-      { numRuns: Number(process.env.PROPERTY_RUNS ?? 40) },
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 25) },
     );
   });
 
