@@ -35,6 +35,7 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
   const callerBudgets = new Map([policies.iframeToken, policies.default].map((p) => [p.name, budgetOf(p)]));
   const failedAuth = budgetOf(policies.failedAuth);
   const organization = policies.organization && budgetOf(policies.organization);
+  const keyRotation = budgetOf(policies.keyRotation);
   // Addresses that used up their failed-auth budget, kept here so a flood of failures costs no Redis round trips.
   const blockedAddresses = new RateLimiterMemory({ points: 1, duration: policies.failedAuth.windowSeconds });
 
@@ -79,6 +80,11 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
         await blockedAddresses.block(clientAddress, Math.ceil(spent.outcome.resetMs / 1000));
       }
       if (!spent.allowed) throw rateLimited(spent.outcome);
+    },
+
+    async consumeKeyRotation(organizationId: string): Promise<void> {
+      const spent = await spend(keyRotation, encodeURIComponent(organizationId));
+      if (spent && !spent.allowed) throw rateLimited(spent.outcome);
     },
 
     health() {
