@@ -38,7 +38,7 @@ export async function startTestServer(
     RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000",
     RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000",
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: "1000000",
-    RATE_LIMIT_KEY_ROTATIONS_PER_ORGANIZATION: "1000000",
+    RATE_LIMIT_KEY_ROTATIONS: "1000000",
     // Where Redis is used, it decides every call: a busy machine must not push one onto the in-process
     // fallback and change a count. Tests of the fallback set their own, short, timeout.
     REDIS_COMMAND_TIMEOUT_MS: "5000",

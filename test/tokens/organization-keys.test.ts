@@ -148,7 +148,7 @@ async function dashboardOf(server: TestServer, caller: Awaited<ReturnType<typeof
 describe("RotateSigningKey's rate limit (one per 10 minutes per organization by default)", () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer({ RATE_LIMIT_KEY_ROTATIONS_PER_ORGANIZATION: "" });
+    server = await startTestServer({ RATE_LIMIT_KEY_ROTATIONS: "" });
   });
   afterAll(() => server?.stop());
 
