@@ -57,6 +57,8 @@ function layering() {
     "config",
     "edge",
     "errors",
+    "jobs",
+    "keys",
     "listener",
     "log",
     "ops",
@@ -88,5 +90,6 @@ function layering() {
     rule("tokens", ["auth", "call", "ops", "ratelimit", "rest", "service"], { typesAllowed: ["store"] }),
     rule("rest", ["listener", "ops", "ratelimit", "tokens"], { typesAllowed: ["store"] }),
     rule("ops", ["auth", "call", "rest", "service", "tokens"]),
+    rule("jobs", except("jobs", "log"), { typesAllowed: ["store"] }),
   ];
 }

@@ -4,7 +4,7 @@ import { createCallerVerifier } from "./auth/caller-verifier.js";
 import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
 import { createCallGuard } from "./call/guard.js";
 import { systemClock, type Clock } from "./clock.js";
-import type { Config } from "./config/config.js";
+import type { Config, KeyEncryptionKey } from "./config/config.js";
 import { createClientIdentity } from "./edge/client-identity.js";
 import { createEdge, type Edge } from "./edge/edge.js";
 import { RoutingTable } from "./edge/routes.js";
@@ -24,13 +24,17 @@ import { postgresSql } from "./store/postgres-sql.js";
 import { tracedSql } from "./store/traced-sql.js";
 import { tracing } from "./tracing/spans.js";
 import type { Notifications, Sql } from "./store/sql.js";
-import { jwksRoute } from "./tokens/jwks-route.js";
+import { JobRunner } from "./jobs/job-runner.js";
+import { jwksRoute, organizationJwksRoutes } from "./tokens/jwks-route.js";
+import { KeySealer } from "./tokens/key-sealing.js";
 
 export interface App {
   sql: Sql;
   server: RunningServer;
   ops: Operations;
   edge: Edge;
+  /** Background jobs (key purging), one replica at a time. */
+  jobs: JobRunner;
   /** Stops the server (draining calls), then closes Redis, listeners and storage. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -57,13 +61,28 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     closers.push(() => sql.close());
     const applied = await migrate(sql);
     if (applied.length > 0) log.info({ versions: applied }, "applied database migrations");
-    const domain = await createDomain(config, sql, clock, log);
+    const limiter = createRateLimiter(config, log);
+    closers.push(() => limiter.close());
+    const sealer = await KeySealer.create(await keyEncryptionKeys(config, log));
+    const domain = await createDomain(config, sql, clock, log, {
+      sealer,
+      rotationBudget: (organizationId) => limiter.consumeKeyRotation(organizationId),
+    });
     closers.push(domain.close);
+
+    // Off the request path: each job on one replica at a time; stopped before storage closes.
+    const jobs = new JobRunner({
+      sql,
+      clock,
+      log,
+      election: config.database.kind === "embedded" ? "none" : "advisory-lock",
+    });
+    for (const job of domain.jobs) jobs.register(job);
+    jobs.start();
+    closers.push(() => jobs.stop());
 
     // What every call passes, on every protocol: authentication, then rate limits.
     const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
-    const limiter = createRateLimiter(config, log);
-    closers.push(() => limiter.close());
     const guard = createCallGuard(verifyCaller, limiter);
 
     // Health, readiness, metrics, reflection.
@@ -82,6 +101,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       ],
       [...ops.routes, jwksRoute(domain.signingKeys)],
       [
+        organizationJwksRoutes(domain.signingKeys),
         restApi({
           dashboards: domain.dashboards,
           guard,
@@ -114,7 +134,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       trustsPeer: (address) => trustsPeer(address, 0),
     });
     log.info(
-      { host: config.host, port: server.port, signingKid: (await domain.signingKeys.signingKey()).kid },
+      { host: config.host, port: server.port, signingKid: domain.signingKeys.configuredKid ?? "per organization" },
       "dashboard-service listening (gRPC, gRPC-Web, Connect and REST on one port)",
     );
     return {
@@ -122,6 +142,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
       server,
       ops,
       edge,
+      jobs,
       async stop(graceMs = config.shutdownGraceMs) {
         // NOT_SERVING and refuse new calls first, then let the calls already inside finish.
         ops.health.startDraining();
@@ -156,6 +177,22 @@ async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifica
   );
   const sql = await embeddedSql(config.database.dataDir);
   return tracing() ? tracedSql(sql, { namespace: undefined, address: undefined, port: undefined }) : sql;
+}
+
+/**
+ * KEY_ENCRYPTION_KEYS, or outside production (config refuses production
+ * without it) a key generated into DATA_DIR, like the development auth secret.
+ */
+export async function keyEncryptionKeys(config: Config, log: Logger): Promise<KeyEncryptionKey[]> {
+  if (config.embed.keyEncryptionKeys) return config.embed.keyEncryptionKeys;
+  const file = config.embed.devKeyEncryptionKeyFile;
+  log.warn(
+    { keyFile: file },
+    "KEY_ENCRYPTION_KEYS is not set: sealing signing keys with a development key-encryption key kept in DATA_DIR; set it for production",
+  );
+  const key = Buffer.from(await loadOrCreateDevSecret(file), "base64url");
+  if (key.byteLength !== 32) throw new Error(`${file} does not hold a 32-byte key-encryption key (base64url)`);
+  return [{ id: "dev", key: new Uint8Array(key) }];
 }
 
 async function developmentSecret(config: Config, log: Logger): Promise<string | undefined> {

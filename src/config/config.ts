@@ -115,6 +115,20 @@ export interface EmbedConfig {
   maxTtlSeconds: number;
   /** The closed set of field names locked filters may use; undefined accepts any well-formed name. */
   filterFields: string[] | undefined;
+  /** KEY_ENCRYPTION_KEYS, newest (the one that seals) first; undefined outside production means the development key. */
+  keyEncryptionKeys: KeyEncryptionKey[] | undefined;
+  /** Where the development key-encryption key is kept when KEY_ENCRYPTION_KEYS is unset. */
+  devKeyEncryptionKeyFile: string;
+  /** The most keys one organization may have published (active, next and retired in their window). */
+  maxPublishedKeysPerOrganization: number;
+  /** How often the background job purges retired keys' material and rows. */
+  keyPurgeIntervalMs: number;
+}
+
+/** A key-encryption key: an id stored beside what it sealed, and 32 bytes for AES-256-GCM. */
+export interface KeyEncryptionKey {
+  id: string;
+  key: Uint8Array;
 }
 
 export interface RateLimitConfig {
@@ -123,6 +137,9 @@ export interface RateLimitConfig {
   failedAuthPerMinute: number;
   /** 0 disables the per-organization ceiling. */
   organizationPerMinute: number;
+  /** RotateSigningKey calls each organization may make per keyRotationWindowSeconds. */
+  keyRotationsPerOrganization: number;
+  keyRotationWindowSeconds: number;
   /** Prefix of every rate-limit key in Redis, so deployments (and tests) sharing a Redis stay apart. */
   redisKeyPrefix: string;
 }
@@ -239,6 +256,17 @@ const EnvSchema = z
         })
         .optional(),
     ),
+    KEY_ENCRYPTION_KEYS: optionalString.pipe(
+      z
+        .string()
+        .superRefine((v, ctx) => {
+          const problem = keyEncryptionKeysProblem(v);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        })
+        .optional(),
+    ),
+    SIGNING_KEYS_MAX_PER_ORGANIZATION: int(20, 3, 10_000),
+    SIGNING_KEY_PURGE_INTERVAL_SECONDS: int(60, 1, 86_400),
     EMBED_TOKEN_ISSUER: z.preprocess(blankToUndefined, z.string().default("dashboard-service")),
     EMBED_TOKEN_AUDIENCE: z.preprocess(blankToUndefined, z.string().default("dashboard-embed")),
     EMBED_TOKEN_DEFAULT_TTL_SECONDS: int(600, 1, 31 * 24 * 3600),
@@ -262,6 +290,8 @@ const EnvSchema = z
     RATE_LIMIT_DEFAULT_PER_MINUTE: int(600, 1, 1_000_000_000),
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: int(30, 1, 1_000_000_000),
     RATE_LIMIT_ORGANIZATION_PER_MINUTE: int(0, 0, 1_000_000_000),
+    RATE_LIMIT_KEY_ROTATIONS: int(1, 1, 1_000_000_000),
+    RATE_LIMIT_KEY_ROTATION_SECONDS: int(600, 1, 86_400),
     HTTP_HEADERS_TIMEOUT_SECONDS: int(10, 1, 600),
     HTTP_BODY_TIMEOUT_SECONDS: int(30, 1, 3600),
     HTTP_KEEPALIVE_TIMEOUT_SECONDS: int(5, 1, 600),
@@ -324,6 +354,14 @@ const EnvSchema = z
     }
     if (env.NODE_ENV === "production" && env.DATABASE_URL === undefined) {
       ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "production needs a PostgreSQL DATABASE_URL" });
+    }
+    if (env.NODE_ENV === "production" && env.KEY_ENCRYPTION_KEYS === undefined && env.EMBED_SIGNING_KEY === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["KEY_ENCRYPTION_KEYS"],
+        message:
+          "production seals the signing keys it keeps in the database: set KEY_ENCRYPTION_KEYS (or EMBED_SIGNING_KEY)",
+      });
     }
     if (env.PROXY_PROTOCOL === "true" && env.TRUSTED_PROXIES === undefined) {
       ctx.addIssue({
@@ -421,6 +459,31 @@ function privateJwkProblem(text: string): string | undefined {
   return undefined;
 }
 
+const KEK_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** `id:key,id:key`; each key exactly 32 bytes in base64 or base64url; ids distinct. */
+function parseKeyEncryptionKeys(text: string): KeyEncryptionKey[] | string {
+  const keys: KeyEncryptionKey[] = [];
+  for (const entry of splitList(text)) {
+    const colon = entry.indexOf(":");
+    const id = colon < 0 ? "" : entry.slice(0, colon);
+    const encoded = entry.slice(colon + 1);
+    if (!KEK_ID_PATTERN.test(id)) return "must be a comma-separated list of id:key pairs (ids of A-Z a-z 0-9 _ -)";
+    // base64 and base64url both decode here; the length check catches anything that was neither.
+    if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(encoded)) return `key "${id}" must be base64 or base64url`;
+    const key = Buffer.from(encoded.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+    if (key.byteLength !== 32) return `key "${id}" must be 32 bytes (it is ${key.byteLength})`;
+    if (keys.some((k) => k.id === id)) return `key id "${id}" is listed twice`;
+    keys.push({ id, key: new Uint8Array(key) });
+  }
+  return keys.length > 0 ? keys : "must list at least one id:key pair";
+}
+
+function keyEncryptionKeysProblem(text: string): string | undefined {
+  const parsed = parseKeyEncryptionKeys(text);
+  return typeof parsed === "string" ? parsed : undefined;
+}
+
 /** Parses and validates the environment; throws ConfigError listing every problem at once. */
 export function loadConfig(environment: Record<string, string | undefined>): Config {
   const parsed = EnvSchema.safeParse(environment);
@@ -469,6 +532,12 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       defaultTtlSeconds: env.EMBED_TOKEN_DEFAULT_TTL_SECONDS,
       maxTtlSeconds: env.EMBED_TOKEN_MAX_TTL_SECONDS,
       filterFields: env.EMBED_FILTER_FIELDS ? splitList(env.EMBED_FILTER_FIELDS) : undefined,
+      keyEncryptionKeys: env.KEY_ENCRYPTION_KEYS
+        ? (parseKeyEncryptionKeys(env.KEY_ENCRYPTION_KEYS) as KeyEncryptionKey[])
+        : undefined,
+      devKeyEncryptionKeyFile: `${env.DATA_DIR}/dev-key-encryption-key`,
+      maxPublishedKeysPerOrganization: env.SIGNING_KEYS_MAX_PER_ORGANIZATION,
+      keyPurgeIntervalMs: env.SIGNING_KEY_PURGE_INTERVAL_SECONDS * 1000,
     },
     pageTokenSecret: env.PAGE_TOKEN_SECRET,
     cors: { allowedOrigins: env.CORS_ALLOWED_ORIGINS ? splitList(env.CORS_ALLOWED_ORIGINS) : [] },
@@ -498,6 +567,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       defaultPerMinute: env.RATE_LIMIT_DEFAULT_PER_MINUTE,
       failedAuthPerMinute: env.RATE_LIMIT_FAILED_AUTH_PER_MINUTE,
       organizationPerMinute: env.RATE_LIMIT_ORGANIZATION_PER_MINUTE,
+      keyRotationsPerOrganization: env.RATE_LIMIT_KEY_ROTATIONS,
+      keyRotationWindowSeconds: env.RATE_LIMIT_KEY_ROTATION_SECONDS,
       redisKeyPrefix: env.RATE_LIMIT_REDIS_KEY_PREFIX,
     },
     tracing,

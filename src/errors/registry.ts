@@ -42,6 +42,13 @@ export const REASONS = {
   EMBEDDING_PAUSED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
   /** The token is bound to an origin the dashboard no longer allows. */
   ORIGIN_NOT_ALLOWED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
+  /** The organization has as many published signing keys as it may; retry once its oldest retired key's window ends. */
+  TOO_MANY_SIGNING_KEYS: {
+    code: Code.ResourceExhausted,
+    httpStatus: 429,
+    retryable: true,
+    defaultRetryAfterMs: 60_000,
+  },
 
   // The edge's: refusals raised before a call reaches its handler.
   /** Not a well-formed request: target, authority, framing, message encoding, a timeout or GET parameter. */

@@ -42,6 +42,7 @@ export function createRateLimiter(
   const callerBudgets = new Map([policies.iframeToken, policies.default].map((p) => [p.name, budgetOf(p)]));
   const failedAuth = budgetOf(policies.failedAuth);
   const organization = policies.organization && budgetOf(policies.organization);
+  const keyRotation = budgetOf(policies.keyRotation);
   // Addresses that used up their failed-auth budget, kept here so a flood of failures costs no Redis round trips.
   const blockedAddresses = new RateLimiterMemory({ points: 1, duration: policies.failedAuth.windowSeconds });
 
@@ -68,6 +69,11 @@ export function createRateLimiter(
       return inSpan("rate limit failed authentication", { attributes: backend }, () =>
         consumeFailedAuth(clientAddress),
       );
+    },
+
+    async consumeKeyRotation(organizationId: string): Promise<void> {
+      const spent = await spend(keyRotation, encodeURIComponent(organizationId));
+      if (spent && !spent.allowed) throw rateLimited(spent.outcome);
     },
 
     health() {

@@ -2,7 +2,7 @@ import type { Caller } from "../auth/caller.js";
 import type { RateLimitConfig } from "../config/config.js";
 
 /** Policy names are stable API: they appear in ErrorInfo metadata and in keys. */
-export type PolicyName = "iframe-token" | "default" | "failed-auth" | "organization";
+export type PolicyName = "iframe-token" | "default" | "failed-auth" | "organization" | "key-rotation";
 
 export interface Policy {
   name: PolicyName;
@@ -17,6 +17,8 @@ export interface Policies {
   failedAuth: Policy;
   /** Absent when the per-organization ceiling is off. */
   organization: Policy | undefined;
+  /** RotateSigningKey per organization: every rotation publishes one more key for a token lifetime. */
+  keyRotation: Policy;
 }
 
 const MINUTE = 60;
@@ -30,6 +32,11 @@ export function policiesFrom(config: RateLimitConfig): Policies {
       config.organizationPerMinute > 0
         ? { name: "organization", points: config.organizationPerMinute, windowSeconds: MINUTE }
         : undefined,
+    keyRotation: {
+      name: "key-rotation",
+      points: config.keyRotationsPerOrganization,
+      windowSeconds: config.keyRotationWindowSeconds,
+    },
   };
 }
 

@@ -24,6 +24,8 @@ export interface RateLimiter {
    * is over budget. Only failures are counted: a valid credential is never refused for its address.
    */
   consumeFailedAuth(clientAddress: string): Promise<void>;
+  /** Counts one signing-key rotation of the organization; refuses (RATE_LIMITED) once it is over its budget. */
+  consumeKeyRotation(organizationId: string): Promise<void>;
   /** Where limits are kept now, for readiness and logs: shared in Redis, or per process (by choice or as a fallback). */
   health(): { backend: "redis" | "in-process"; redisHealthy: boolean | undefined };
   close(): Promise<void>;
@@ -32,6 +34,7 @@ export interface RateLimiter {
 export const noRateLimits: RateLimiter = {
   consumeCall: () => Promise.resolve(undefined),
   consumeFailedAuth: () => Promise.resolve(),
+  consumeKeyRotation: () => Promise.resolve(),
   health: () => ({ backend: "in-process", redisHealthy: undefined }),
   close: () => Promise.resolve(),
 };

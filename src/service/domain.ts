@@ -8,23 +8,28 @@ import { DashboardStore } from "../store/dashboard-store.js";
 import { GroupCommit } from "../store/group-commit.js";
 import { RevocationStore } from "../store/revocation-store.js";
 import { sharedSecret } from "../store/secret-store.js";
-import { SigningKeyStore } from "../store/signing-key-store.js";
+import { OrganizationKeyStore, PrivateKeyStore, SigningKeyStore } from "../store/signing-key-store.js";
 import type { Notifications, Sql, Unlisten } from "../store/sql.js";
 import { inTransaction } from "../store/stores.js";
 import { createEmbedSigner } from "../tokens/embed-signer.js";
 import { createEmbedVerifier } from "../tokens/embed-verifier.js";
 import { KeyRing } from "../tokens/key-ring.js";
+import type { KeySealer } from "../tokens/key-sealing.js";
+import type { Job } from "../jobs/job-runner.js";
 import { PageTokenCodec } from "../tokens/page-token.js";
 import { AuditEvents } from "./audit-events.js";
 import { Dashboards } from "./dashboards.js";
 import type { EmbedServices } from "./embed-services.js";
 import { IframeTokens } from "./iframe-tokens.js";
-import { SigningKeys } from "./signing-keys.js";
+import { signingKeyPurgeJob } from "./signing-key-jobs.js";
+import { SigningKeys, type RotationBudget } from "./signing-keys.js";
 
 export interface Domain {
   dashboards: Dashboards;
   embed: EmbedServices;
   signingKeys: KeyRing;
+  /** The background jobs the domain needs run (see jobs/). */
+  jobs: Job[];
   /** Stops following other replicas' changes. */
   close: Unlisten;
 }
@@ -35,11 +40,16 @@ export async function createDomain(
   sql: Sql & Notifications,
   clock: Clock,
   log: Logger,
+  keys: { sealer: KeySealer; rotationBudget: RotationBudget },
 ): Promise<Domain> {
-  const signingKeys = await KeyRing.open(new SigningKeyStore(sql), {
-    configuredKeyJwk: config.embed.signingKeyJwk,
-    now: clock,
-  });
+  const signingKeys = await KeyRing.open(
+    {
+      organizations: new OrganizationKeyStore(sql),
+      global: new SigningKeyStore(sql),
+      privateKeys: new PrivateKeyStore(sql),
+    },
+    { configuredKeyJwk: config.embed.signingKeyJwk, sealer: keys.sealer, now: clock },
+  );
   const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
   const transaction = inTransaction(sql);
   // Page views read the same dashboards over and over: every replica caches them and forgets one the
@@ -67,8 +77,15 @@ export async function createDomain(
       embed: config.embed,
       now: clock,
     }),
-    signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed, now: clock }),
+    signingKeys: new SigningKeys({
+      keys: signingKeys,
+      transaction,
+      embed: config.embed,
+      rotationBudget: keys.rotationBudget,
+      now: clock,
+    }),
     auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
   };
-  return { dashboards, embed, signingKeys, close };
+  const jobs = [signingKeyPurgeJob(sql, config.embed.keyPurgeIntervalMs, log)];
+  return { dashboards, embed, signingKeys, jobs, close };
 }

@@ -47,7 +47,8 @@ export class IframeTokens {
    */
   async verify({ caller, deadline }: CallScope, input: VerifyIframeTokenInput): Promise<VerifiedEmbedToken> {
     validate(verifyIframeTokenRules, input);
-    const token = await this.deps.verify(input.token);
+    // Only the caller's organization's keys are tried: another organization's token fails like a forged one.
+    const token = await this.deps.verify(input.token, caller.organizationId);
     if (!mayVerifyIframeToken(caller, token.organizationId)) {
       throw new ServiceError("TOKEN_INVALID", "the token is not a valid iframe token");
     }

@@ -8,7 +8,9 @@ export type AuditAction =
   | "DASHBOARD_UPDATED"
   | "IFRAME_TOKEN_MINTED"
   | "IFRAME_TOKENS_REVOKED"
-  | "SIGNING_KEY_ROTATED";
+  | "SIGNING_KEY_ROTATED"
+  | "SIGNING_KEY_RETIRED"
+  | "SIGNING_KEYS_RESEALED";
 
 export interface NewAuditEvent {
   id: string;

@@ -2,7 +2,7 @@ import { AuditStore } from "./audit-store.js";
 import { CreateRequestStore } from "./create-request-store.js";
 import { DashboardStore } from "./dashboard-store.js";
 import { RevocationStore } from "./revocation-store.js";
-import { SigningKeyStore } from "./signing-key-store.js";
+import { OrganizationKeyStore, PrivateKeyStore, SigningKeyStore } from "./signing-key-store.js";
 import type { Deadline } from "../call/deadline.js";
 import type { Sql } from "./sql.js";
 
@@ -11,7 +11,10 @@ export interface Stores {
   dashboards: DashboardStore;
   audit: AuditStore;
   revocations: RevocationStore;
+  /** The previous release's global ring. */
   signingKeys: SigningKeyStore;
+  organizationKeys: OrganizationKeyStore;
+  privateKeys: PrivateKeyStore;
   createRequests: CreateRequestStore;
 }
 
@@ -27,6 +30,8 @@ export function storesOn(sql: Sql): Stores {
     audit: new AuditStore(sql),
     revocations: new RevocationStore(sql),
     signingKeys: new SigningKeyStore(sql),
+    organizationKeys: new OrganizationKeyStore(sql),
+    privateKeys: new PrivateKeyStore(sql),
     createRequests: new CreateRequestStore(sql),
   };
 }

@@ -38,9 +38,9 @@ export interface EmbedSigner {
 }
 
 /**
- * Signs iframe tokens with Ed25519, with whichever key the key ring says is
- * active (so every replica signs with the same key, and a rotation elsewhere
- * is picked up within KEY_REFRESH_MS).
+ * Signs iframe tokens with Ed25519, with the key the key ring says is active
+ * for the token's organization (so every replica signs with the same key, and
+ * a rotation elsewhere is picked up within KEY_REFRESH_MS).
  */
 export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience">, keys: KeyRing): EmbedSigner {
   return {
@@ -50,7 +50,7 @@ export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience
         "sign iframe token",
         { attributes: () => ({ "dashboard.signing.algorithm": EMBED_ALGORITHM }) },
         async (span) => {
-          const { kid, key } = await keys.signingKey();
+          const { kid, key } = await keys.signingKey(claims.organizationId);
           span?.setAttribute("dashboard.signing.kid", kid);
           // Time-ordered, so audit rows and revocation lists sort by issue time.
           const jti = uuidv7();

@@ -1,4 +1,4 @@
-import { errors, jwtVerify, type JWTPayload } from "jose";
+import { decodeJwt, errors, jwtVerify, type JWTPayload } from "jose";
 import { systemClock, type Clock } from "../clock.js";
 import type { EmbedConfig } from "../config/config.js";
 import { ServiceError } from "../errors/service-error.js";
@@ -50,7 +50,26 @@ export interface VerifiedEmbedToken {
   viewer: EmbedViewer | undefined;
 }
 
-export type EmbedVerifier = (token: string) => Promise<VerifiedEmbedToken>;
+/** Checks a token; with expectedOrganizationId, a token of any other organization is invalid before any key is looked up. */
+export type EmbedVerifier = (token: string, expectedOrganizationId?: string) => Promise<VerifiedEmbedToken>;
+
+/** Organization ids as the schema allows them; anything else in a token is not worth a key lookup. */
+const ORGANIZATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The organization_id claim, read before the signature is checked: it only
+ * chooses whose keys to try, and only that organization's keys (or the
+ * configured and previous-release keys) can then verify the token, so a
+ * forged claim buys nothing but a failed check.
+ */
+function claimedOrganization(token: string): string | undefined {
+  try {
+    const claim = decodeJwt(token).organization_id;
+    return typeof claim === "string" && ORGANIZATION_ID.test(claim) ? claim : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 const invalid = (message = "the token is not a valid iframe token") => new ServiceError("TOKEN_INVALID", message);
 
@@ -65,14 +84,17 @@ export function createEmbedVerifier(
   keys: KeyRing,
   clock: Clock = systemClock,
 ): EmbedVerifier {
-  return async (token) => {
+  return async (token, expectedOrganizationId) => {
+    const organizationId = claimedOrganization(token);
+    if (!organizationId) throw invalid();
+    if (expectedOrganizationId !== undefined && organizationId !== expectedOrganizationId) throw invalid();
     let payload: JWTPayload;
     let kid: string;
     try {
       const verified = await jwtVerify(
         token,
         async (header) => {
-          const key = header.kid === undefined ? undefined : await keys.verificationKey(header.kid);
+          const key = header.kid === undefined ? undefined : await keys.verificationKey(organizationId, header.kid);
           // An unknown or retired key is the same failure as a bad signature.
           if (!key) throw new errors.JWKSNoMatchingKey();
           return key;

@@ -7,6 +7,7 @@ import { compressionBrotli, compressionGzip, connectNodeAdapter } from "@connect
 import type { Logger } from "pino";
 import { DashboardService } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { createCallerVerifier } from "../../src/auth/caller-verifier.js";
+import { keyEncryptionKeys } from "../../src/app.js";
 import { Deadline } from "../../src/call/deadline.js";
 import { createCallGuard } from "../../src/call/guard.js";
 import { callScopeKey } from "../../src/call/handler-context.js";
@@ -24,6 +25,7 @@ import { createRateLimiter } from "../../src/ratelimit/create-rate-limiter.js";
 import { RateLimitRefusal } from "../../src/ratelimit/headers.js";
 import { dashboardServiceImpl } from "../../src/service/connect-service.js";
 import { createDomain } from "../../src/service/domain.js";
+import { KeySealer } from "../../src/tokens/key-sealing.js";
 import { postgresSql } from "../../src/store/postgres-sql.js";
 
 /**
@@ -51,10 +53,13 @@ const clientAddressKey = createContextKey<string>("unknown", {
 export async function startReferenceServer(config: Config, log: Logger): Promise<ReferenceServer> {
   if (config.database.kind !== "postgres") throw new Error("the reference server needs the test PostgreSQL");
   const sql = postgresSql(config.database.url, config.database.poolMax);
-  const domain = await createDomain(config, sql, systemClock, log);
+  const limiter = createRateLimiter(config, log);
+  const domain = await createDomain(config, sql, systemClock, log, {
+    sealer: await KeySealer.create(await keyEncryptionKeys(config, log)),
+    rotationBudget: (organizationId) => limiter.consumeKeyRotation(organizationId),
+  });
   if (config.auth.mode === "development") throw new Error("the reference server needs a configured caller secret");
   const verifyCaller = await createCallerVerifier(config.auth, undefined, systemClock);
-  const limiter = createRateLimiter(config, log);
   const guard = createCallGuard(verifyCaller, limiter);
   const identity = createClientIdentity({
     trustedProxies: config.edge.trustedProxies,

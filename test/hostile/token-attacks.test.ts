@@ -74,7 +74,7 @@ const validClaims = () => ({
 
 describe("iframe tokens whose kid points nowhere or somewhere it must not", () => {
   it("refuses a real signature under a kid that is unknown, a path, a URL or long, and fetches nothing", async () => {
-    const [key] = await storedPrivateKeys(server.db.url);
+    const [key] = await storedPrivateKeys(server.db.url, ORG);
     const kids = [
       "nowhere",
       "../../etc/passwd",
@@ -105,7 +105,7 @@ describe("iframe tokens whose kid points nowhere or somewhere it must not", () =
   });
 
   it("refuses a token too large to be one (a 10 000-character kid) as a bad token argument", async () => {
-    const [key] = await storedPrivateKeys(server.db.url);
+    const [key] = await storedPrivateKeys(server.db.url, ORG);
     const token = await signWith(key!, validClaims(), { kid: "k".repeat(10_000) });
     expect(await failureOf(client.verifyIframeToken({ token }, admin))).toMatchObject({
       code: Code.InvalidArgument,
@@ -115,7 +115,7 @@ describe("iframe tokens whose kid points nowhere or somewhere it must not", () =
   });
 
   it("refuses a token that carries its own key (embedded jwk header) under a made-up or a real kid", async () => {
-    const [key] = await storedPrivateKeys(server.db.url);
+    const [key] = await storedPrivateKeys(server.db.url, ORG);
     const attacker = await generateKeyPair("EdDSA", { crv: "Ed25519" });
     const jwk = await exportJWK(attacker.publicKey);
     for (const kid of ["attacker-key", key!.kid]) {
@@ -190,6 +190,7 @@ const TABLES = [
   "create_requests",
   "embed_signing_keys",
   "embed_next_signing_key",
+  "organization_signing_keys",
   "embed_token_cutoffs",
   "revoked_embed_tokens",
   "server_secrets",

@@ -23,7 +23,10 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 async function storedPublicKey(url: string): Promise<JWK> {
-  const rows = await queryDatabase<{ public_jwk: JWK }>(url, "SELECT public_jwk FROM embed_signing_keys WHERE active");
+  const rows = await queryDatabase<{ public_jwk: JWK }>(
+    url,
+    "SELECT public_jwk FROM organization_signing_keys WHERE organization_id = 'embedder' AND state = 'active'",
+  );
   return rows[0]!.public_jwk;
 }
 
@@ -110,7 +113,11 @@ describe("CreateIframeToken", () => {
       expect(decodeProtectedHeader(a.token).kid).toBe(decodeProtectedHeader(b.token).kid);
       const key = await importJWK(await storedPublicKey(server.db.url), "EdDSA");
       await jwtVerify(b.token, key);
-      const rows = await queryDatabase(server.db.url, "SELECT kid FROM embed_signing_keys");
+      // Both replicas found the one ring the first mint created; neither made its own.
+      const rows = await queryDatabase(
+        server.db.url,
+        "SELECT kid FROM organization_signing_keys WHERE state = 'active'",
+      );
       expect(rows).toHaveLength(1);
     } finally {
       await replica.app.stop(1000);

@@ -13,8 +13,10 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 /** Exactly what a third-party renderer does: the published JWKS, EdDSA only, our iss and aud. */
-function rendererVerify(token: string) {
-  const jwks = createRemoteJWKSet(new URL(`${server.baseUrl}/.well-known/jwks.json`));
+async function rendererVerify(token: string) {
+  // As a renderer picks it: the organization named in the token, read before verification.
+  const organization = decodeJwt(token).organization_id as string;
+  const jwks = createRemoteJWKSet(new URL(`${server.baseUrl}/.well-known/jwks/${organization}.json`));
   return jwtVerify(token, jwks, {
     algorithms: ["EdDSA"],
     issuer: "dashboard-service",
@@ -33,34 +35,66 @@ function editPart(token: string, index: 0 | 1, edit: (json: Record<string, unkno
   return parts.join(".");
 }
 
-describe("GET /.well-known/jwks.json", () => {
-  it("publishes the public signing key with kid, alg and use, cache headers, and no private material", async () => {
-    const res = await fetch(`${server.baseUrl}/.well-known/jwks.json`);
+describe("GET /.well-known/jwks/{organization_id}.json", () => {
+  it("publishes the organization's public keys with kid, alg and use, cache headers, any origin, and no private material", async () => {
+    const api = client(server.baseUrl);
+    const admin = await as({ org: "org-jwks", admin: true });
+    await dashboardWithToken(api, admin, "tenant-j1");
+    const url = `${server.baseUrl}/.well-known/jwks/org-jwks.json`;
+    const res = await fetch(url, { headers: { origin: "https://renderer.example" } });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("application/jwk-set+json");
-    expect(res.headers.get("cache-control")).toMatch(/^public, max-age=\d+/);
+    expect(res.headers.get("cache-control")).toMatch(/^public, max-age=300/);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("access-control-allow-credentials")).toBeNull();
     const etag = res.headers.get("etag");
     expect(etag).toMatch(/^".+"$/);
     const { keys } = (await res.json()) as { keys: Record<string, unknown>[] };
-    expect(keys.length).toBeGreaterThanOrEqual(1);
     for (const key of keys) {
       expect(Object.keys(key).sort()).toEqual(["alg", "crv", "kid", "kty", "use", "x"]);
       expect(key).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig" });
     }
-    const [stored] = await storedPrivateKeys(server.db.url);
-    const [next] = await queryDatabase<{ kid: string; private_jwk: { d: string } }>(
-      server.db.url,
-      "SELECT kid, private_jwk FROM embed_next_signing_key",
-    );
+    const stored = await storedPrivateKeys(server.db.url, "org-jwks");
     // The active signer and the next key, published ahead of the rotation that will activate it.
-    expect(keys.map((k) => k.kid).sort()).toEqual([stored!.kid, next!.kid].sort());
-    expect(JSON.stringify(keys)).not.toContain(stored!.jwk.d!);
-    expect(JSON.stringify(keys)).not.toContain(next!.private_jwk.d);
+    expect(stored).toHaveLength(2);
+    expect(keys.map((k) => k.kid).sort()).toEqual(stored.map((k) => k.kid).sort());
+    for (const k of stored) expect(JSON.stringify(keys)).not.toContain(k.jwk.d!);
 
-    const again = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { headers: { "if-none-match": etag! } });
+    const again = await fetch(url, { headers: { "if-none-match": etag! } });
     expect(again.status).toBe(304);
-    const post = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { method: "POST" });
+    expect(again.headers.get("etag")).toBe(etag);
+    const post = await fetch(url, { method: "POST" });
     expect(post.status).toBe(405);
+  });
+
+  it("answers an organization without keys with an empty set, cached briefly, and creates none", async () => {
+    const res = await fetch(`${server.baseUrl}/.well-known/jwks/org-never-minted.json`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ keys: [] });
+    expect(res.headers.get("cache-control")).toMatch(/^public, max-age=60/);
+    const rows = await queryDatabase(
+      server.db.url,
+      "SELECT kid FROM organization_signing_keys WHERE organization_id = 'org-never-minted'",
+    );
+    expect(rows).toEqual([]);
+  });
+
+  it("refuses malformed organization ids before reading anything, in the plain error shape", async () => {
+    const cases: [string, number, string][] = [
+      ["/.well-known/jwks/has%20space.json", 400, "MALFORMED_REQUEST"],
+      [`/.well-known/jwks/${"a".repeat(129)}.json`, 400, "MALFORMED_REQUEST"],
+      [`/.well-known/jwks/${"a".repeat(5000)}.json`, 400, "MALFORMED_REQUEST"],
+      ["/.well-known/jwks/%ZZ.json", 400, "MALFORMED_REQUEST"],
+      ["/.well-known/jwks/.json", 400, "MALFORMED_REQUEST"],
+      ["/.well-known/jwks/org-a", 404, "ROUTE_NOT_FOUND"],
+      ["/.well-known/jwks/org-a/b.json", 404, "ROUTE_NOT_FOUND"],
+    ];
+    for (const [path, status, reason] of cases) {
+      const res = await fetch(`${server.baseUrl}${path}`);
+      expect({ path: path.slice(0, 60), status: res.status }).toEqual({ path: path.slice(0, 60), status });
+      const body = (await res.json()) as { details?: { debug?: { reason?: string } }[] };
+      expect(JSON.stringify(body)).toContain(reason);
+    }
   });
 });
 
@@ -146,7 +180,7 @@ describe("a minted token, checked by a renderer offline and by VerifyIframeToken
     const api = client(server.baseUrl);
     const admin = await as({ org: "org-claims", admin: true });
     const { dashboard } = await dashboardWithToken(api, admin, "tenant-c1");
-    const [key] = await storedPrivateKeys(server.db.url);
+    const [key] = await storedPrivateKeys(server.db.url, "org-claims");
     const now = nowSeconds();
     const claims = {
       iss: "dashboard-service",

@@ -26,13 +26,16 @@ afterAll(async () => {
 
 const ORG = "org-rotate";
 
-async function publishedKids(baseUrl: string): Promise<string[]> {
-  const res = await fetch(`${baseUrl}/.well-known/jwks.json`);
+/** The organization's key set, where a renderer finds it. */
+const jwksUrl = (baseUrl: string, org = ORG) => `${baseUrl}/.well-known/jwks/${org}.json`;
+
+async function publishedKids(baseUrl: string, url = jwksUrl(baseUrl)): Promise<string[]> {
+  const res = await fetch(url);
   return ((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
 }
 
 function rendererVerify(baseUrl: string, token: string) {
-  return jwtVerify(token, createRemoteJWKSet(new URL(`${baseUrl}/.well-known/jwks.json`)), {
+  return jwtVerify(token, createRemoteJWKSet(new URL(jwksUrl(baseUrl))), {
     algorithms: ["EdDSA"],
     issuer: "dashboard-service",
     audience: "dashboard-embed",
@@ -56,7 +59,7 @@ describe("RotateSigningKey with overlap, across two replicas", () => {
     const admin = await as({ org: ORG, admin: true, sub: "alice" });
     const { dashboard, minted: oldToken } = await dashboardWithToken(a, admin, "tenant-r1");
     const oldKid = decodeProtectedHeader(oldToken.token).kid!;
-    const [oldKey] = await storedPrivateKeys(replicaA.db.url);
+    const [oldKey] = await storedPrivateKeys(replicaA.db.url, ORG);
     expect(oldKey!.kid).toBe(oldKid);
     // A token signed with the old key that outlives it, to prove retirement is enforced.
     const outliving = await signWith(oldKey!, {
@@ -163,8 +166,10 @@ describe("a signing key configured by environment", () => {
     const admin = await as({ org: ORG, admin: true });
     const { minted } = await dashboardWithToken(api, admin, "tenant-env");
     expect(decodeProtectedHeader(minted.token).kid).toBe(kid);
+    // Published in every organization's set, and in the global one.
     expect(await publishedKids(server.baseUrl)).toEqual([kid]);
-    const { keys } = (await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json()) as {
+    expect(await publishedKids(server.baseUrl, `${server.baseUrl}/.well-known/jwks.json`)).toEqual([kid]);
+    const { keys } = (await (await fetch(jwksUrl(server.baseUrl))).json()) as {
       keys: Record<string, unknown>[];
     };
     expect(Object.keys(keys[0]!).sort()).toEqual(["alg", "crv", "kid", "kty", "use", "x"]);
@@ -172,6 +177,6 @@ describe("a signing key configured by environment", () => {
 
     const refused = await failure(api.rotateSigningKey({}, admin));
     expect(refused).toMatchObject({ code: Code.FailedPrecondition, reason: "FAILED_PRECONDITION" });
-    expect(await storedPrivateKeys(server.db.url)).toEqual([]);
+    expect(await storedPrivateKeys(server.db.url, ORG)).toEqual([]);
   });
 });

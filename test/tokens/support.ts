@@ -4,7 +4,7 @@ import { importJWK, SignJWT, type JWK, type JWTPayload } from "jose";
 import { expect } from "vitest";
 import { BadRequestSchema, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { dashboardClient, type DashboardClient } from "../helpers/clients.js";
-import { queryDatabase } from "../helpers/postgres.js";
+import { storedOrganizationKeys } from "../helpers/keys.js";
 import { bearer, callerToken, type CallerClaims } from "../helpers/tokens.js";
 
 export interface Failure {
@@ -58,13 +58,19 @@ export function nowSeconds(): number {
   return Math.floor(Date.now() / 1000);
 }
 
-/** The stored private signing keys, read behind the service's back (to forge tokens a renderer must refuse). */
-export async function storedPrivateKeys(databaseUrl: string): Promise<{ kid: string; jwk: JWK; active: boolean }[]> {
-  const rows = await queryDatabase<{ kid: string; private_jwk: JWK; active: boolean }>(
-    databaseUrl,
-    "SELECT kid, private_jwk, active FROM embed_signing_keys ORDER BY created_at",
-  );
-  return rows.map((r) => ({ kid: r.kid, jwk: r.private_jwk, active: r.active }));
+/**
+ * An organization's stored private signing keys that still have a private half (active first, then next),
+ * read behind the service's back and unsealed with the test key-encryption key (to forge tokens a renderer must refuse).
+ */
+export async function storedPrivateKeys(
+  databaseUrl: string,
+  organizationId: string,
+): Promise<{ kid: string; jwk: JWK; active: boolean }[]> {
+  const keys = await storedOrganizationKeys(databaseUrl, organizationId);
+  return keys
+    .filter((k) => k.jwk !== undefined)
+    .sort((a, b) => Number(b.state === "active") - Number(a.state === "active"))
+    .map((k) => ({ kid: k.kid, jwk: k.jwk!, active: k.state === "active" }));
 }
 
 /** Signs payload with a real service key but claims of the test's choosing. */

@@ -36,7 +36,11 @@ describe("configuration", () => {
   });
 
   it("fetches caller-token keys in production only over https, or plain http from loopback", () => {
-    const production = { NODE_ENV: "production", DATABASE_URL: "postgres://u@db/x" };
+    const production = {
+      NODE_ENV: "production",
+      DATABASE_URL: "postgres://u@db/x",
+      KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString("base64url")}`,
+    };
     for (const url of [
       "https://idp.example.com/jwks",
       "http://127.0.0.1:9000/jwks",
@@ -77,9 +81,30 @@ describe("configuration", () => {
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(
       /AUTH_JWT_SECRET.*\n.*DATABASE_URL|DATABASE_URL.*\n.*AUTH_JWT_SECRET/s,
     );
+    const complete = { NODE_ENV: "production", AUTH_JWT_SECRET: "s".repeat(32), DATABASE_URL: "postgres://db/x" };
+    // Keys kept in the database are sealed: production needs the key that seals them.
+    expect(() => loadConfig(complete)).toThrow(/KEY_ENCRYPTION_KEYS: production seals/);
     expect(() =>
-      loadConfig({ NODE_ENV: "production", AUTH_JWT_SECRET: "s".repeat(32), DATABASE_URL: "postgres://db/x" }),
+      loadConfig({ ...complete, KEY_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 1).toString("base64url")}` }),
     ).not.toThrow();
+  });
+
+  it("reads KEY_ENCRYPTION_KEYS as ordered id:key pairs of 32 bytes, base64 or base64url, and refuses anything else", () => {
+    const b64 = Buffer.alloc(32, 0xfb).toString("base64"); // has + and /
+    const b64url = Buffer.alloc(32, 0xfb).toString("base64url"); // has - and _
+    const keys = loadConfig({ KEY_ENCRYPTION_KEYS: `new:${b64url}, old:${b64}` }).embed.keyEncryptionKeys!;
+    expect(keys.map((k) => k.id)).toEqual(["new", "old"]);
+    expect(keys.every((k) => Buffer.from(k.key).equals(Buffer.alloc(32, 0xfb)))).toBe(true);
+    const refused: [string, RegExp][] = [
+      [`k1:${Buffer.alloc(16).toString("base64")}`, /must be 32 bytes \(it is 16\)/],
+      [b64, /id:key pairs/],
+      [`k 1:${b64}`, /id:key pairs/],
+      [`k1:${b64},k1:${b64url}`, /listed twice/],
+      ["k1:not*base64", /base64 or base64url/],
+    ];
+    for (const [value, problem] of refused) {
+      expect(() => loadConfig({ KEY_ENCRYPTION_KEYS: value }), value).toThrow(problem);
+    }
   });
 
   it("refuses two caller-key settings at once rather than guessing", () => {
