@@ -41,10 +41,10 @@ export async function createDomain(
     now: clock,
   });
   const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
-  const transaction = inTransaction(sql);
   // Page views read the same dashboards over and over: every replica caches them and forgets one the
   // moment any replica changes it.
   const dashboardCache = new DashboardCache(undefined, undefined, clock);
+  const transaction = inTransaction(sql, dashboardCache);
   const close = await followDashboardChanges(sql, dashboardCache, log);
   const dashboards = new Dashboards({
     store: new DashboardStore(sql, dashboardCache),

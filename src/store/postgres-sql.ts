@@ -4,6 +4,8 @@ import { shapeDatabaseError } from "./database-errors.js";
 import { listenOnDedicatedClient } from "./listen.js";
 import { sendCancelRequest } from "./pg-cancel.js";
 import type { Notifications, Sql } from "./sql.js";
+import { transactionHandle } from "./transaction-handle.js";
+import { TxEffects } from "./tx-effects.js";
 
 type Result<Row> = { rows: Row[]; rowCount: number };
 
@@ -22,8 +24,9 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
   // An idle client losing its connection (database restart) must not crash the process; the pool replaces it.
   pool.on("error", () => {});
 
-  return {
+  const sql: Sql & Notifications & { pool: pg.Pool } = {
     pool,
+    inTransaction: false,
     async query<Row>(text: string, params?: unknown[], deadline?: Deadline): Promise<Result<Row>> {
       if (!deadline) {
         try {
@@ -47,8 +50,13 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
         throw shapeDatabaseError(err, undefined);
       }
     },
+    async notify(channel, payload) {
+      await sql.query("SELECT pg_notify($1, $2)", [channel, payload]);
+    },
+    onCommit: (fn) => fn(),
     async transaction(fn, deadline) {
       const lease = await checkout(pool, deadline);
+      const effects = new TxEffects();
       try {
         // The statement timeout is the call's remaining time, so a statement that waits (on a lock, on I/O)
         // is cut by the server itself when the caller stops waiting, and set in the same round trip as BEGIN.
@@ -58,27 +66,31 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
             ? "BEGIN"
             : `BEGIN; SET LOCAL statement_timeout = ${Math.max(1, Math.ceil(remaining))}`,
         );
-        const value = await fn(lease.sql);
+        const value = await fn(transactionHandle(lease, effects));
+        const notices = effects.noticeStatement();
+        if (notices) await lease.run(notices.text, notices.params);
         // A write whose deadline passed before commit is rolled back, never committed late.
         deadline?.throwIfDone();
         await lease.run("COMMIT");
+        lease.release();
+        effects.committed();
         return value;
       } catch (err) {
         await lease.rollback();
-        throw shapeDatabaseError(err, deadline);
-      } finally {
         lease.release();
+        throw shapeDatabaseError(err, deadline);
       }
     },
     close: () => pool.end(),
     listen: (channel, onPayload, onListening) => listenOnDedicatedClient(url, channel, onPayload, onListening),
   };
+  return sql;
 }
 
 interface Lease {
-  /** The leased connection as an Sql, for a transaction's statements (nested transactions join it). */
-  sql: Sql;
   run<Row>(text: string, params?: unknown[]): Promise<Result<Row>>;
+  exec(script: string): Promise<void>;
+  runCleanup(text: string): Promise<void>;
   rollback(): Promise<void>;
   release(): void;
 }
@@ -121,17 +133,20 @@ async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<
       throw shapeDatabaseError(err, deadline);
     }
   };
-  const sql: Sql = {
-    query: (text, params) => run(text, params),
-    exec: async (script) => {
+  let released = false;
+  return {
+    run,
+    async exec(script) {
       await run(script);
     },
-    transaction: (fn) => fn(sql),
-    close: () => Promise.resolve(),
-  };
-  return {
-    sql,
-    run,
+    async runCleanup(text) {
+      try {
+        await client.query(text);
+      } catch (err) {
+        broken = true;
+        throw err;
+      }
+    },
     async rollback() {
       try {
         await client.query("ROLLBACK");
@@ -140,6 +155,8 @@ async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<
       }
     },
     release() {
+      if (released) return;
+      released = true;
       deadline?.signal.removeEventListener("abort", onAbort);
       client.off("error", onLost);
       client.release(broken || canceled);
