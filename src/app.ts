@@ -139,7 +139,9 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
 async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifications> {
   if (config.database.kind === "postgres") {
     log.info({ database: redactUrl(config.database.url) }, "using PostgreSQL");
-    return postgresSql(config.database.url, config.database.poolMax);
+    return postgresSql(config.database.url, config.database.poolMax, {
+      heartbeatMs: config.storage.listenHeartbeatMs,
+    });
   }
   log.warn(
     { dataDir: config.database.dataDir },

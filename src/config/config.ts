@@ -33,6 +33,29 @@ export interface Config {
     proxyProtocol: boolean;
   };
   edge: EdgeConfig;
+  storage: StorageConfig;
+}
+
+/** What the store holds itself to: liveness of the change listener, load shedding, fair shares, retention. */
+export interface StorageConfig {
+  /** The change listener's heartbeat; cached reads are at most 2 × this stale (see src/store/dashboard-cache.ts). */
+  listenHeartbeatMs: number;
+  /** Longest wait for a pooled connection before UNAVAILABLE (never past the call's deadline). */
+  poolWaitMs: number;
+  /** Calls that may wait for a pooled connection at once; more are refused UNAVAILABLE at once. */
+  poolMaxWaiting: number;
+  /** Mint audit rows that may wait for their group commit; more are refused UNAVAILABLE at once. */
+  mintAuditQueueMax: number;
+  /** Database calls one organization may have running at once on this replica (its fair share). */
+  organizationConcurrency: number;
+  /** Calls of one organization that may queue for its share; more are refused UNAVAILABLE at once. */
+  organizationMaxWaiting: number;
+  /** create_requests older than this are deleted by the retention job (their retry window is over). */
+  createRequestRetentionHours: number;
+  /** audit_events older than this are deleted by the retention job; undefined keeps them forever. */
+  auditRetentionDays: number | undefined;
+  /** Rows one retention statement deletes, so no job holds long locks. */
+  retentionBatchSize: number;
 }
 
 /** What the listener enforces on every connection, before any request reaches the edge. */
@@ -260,6 +283,15 @@ const EnvSchema = z
     HEALTH_WATCHES_PER_CONNECTION: int(8, 1, 10_000),
     HEALTH_WATCHES_MAX: int(1000, 1, 1_000_000),
     RATE_LIMIT_REDIS_KEY_PREFIX: z.preprocess(blankToUndefined, z.string().max(200).default("dashboard-service:rl")),
+    LISTEN_HEARTBEAT_MS: int(2_000, 50, 60_000),
+    DATABASE_POOL_WAIT_MS: int(2_000, 1, 60_000),
+    DATABASE_POOL_MAX_WAITING: int(100, 0, 100_000),
+    MINT_AUDIT_QUEUE_MAX: int(2_000, 1, 1_000_000),
+    DATABASE_ORGANIZATION_CONCURRENCY: int(0, 0, 1000),
+    DATABASE_ORGANIZATION_MAX_WAITING: int(50, 0, 100_000),
+    CREATE_REQUEST_RETENTION_HOURS: int(24, 1, 24 * 365),
+    AUDIT_RETENTION_DAYS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(36_500).optional()),
+    RETENTION_BATCH_SIZE: int(500, 1, 100_000),
   })
   // Cross-field rules; they run once every field parsed (field problems are all reported first).
   .superRefine((env, ctx) => {
@@ -420,6 +452,20 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       rpcDefaultTimeoutMs: env.RPC_DEFAULT_TIMEOUT_SECONDS * 1000,
       healthWatchesPerConnection: env.HEALTH_WATCHES_PER_CONNECTION,
       healthWatchesMax: env.HEALTH_WATCHES_MAX,
+    },
+    storage: {
+      listenHeartbeatMs: env.LISTEN_HEARTBEAT_MS,
+      poolWaitMs: env.DATABASE_POOL_WAIT_MS,
+      poolMaxWaiting: env.DATABASE_POOL_MAX_WAITING,
+      mintAuditQueueMax: env.MINT_AUDIT_QUEUE_MAX,
+      // 0: half the pool, so one organization's heavy reads always leave the other half to everyone else.
+      organizationConcurrency:
+        env.DATABASE_ORGANIZATION_CONCURRENCY ||
+        Math.max(1, Math.floor((env.DATABASE_URL ? env.DATABASE_POOL_MAX : 1) / 2)),
+      organizationMaxWaiting: env.DATABASE_ORGANIZATION_MAX_WAITING,
+      createRequestRetentionHours: env.CREATE_REQUEST_RETENTION_HOURS,
+      auditRetentionDays: env.AUDIT_RETENTION_DAYS,
+      retentionBatchSize: env.RETENTION_BATCH_SIZE,
     },
     rateLimit: {
       iframeTokenPerMinute: env.RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE,

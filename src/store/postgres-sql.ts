@@ -1,7 +1,7 @@
 import pg from "pg";
 import type { Deadline } from "../call/deadline.js";
 import { shapeDatabaseError } from "./database-errors.js";
-import { listenOnDedicatedClient } from "./listen.js";
+import { listenOnDedicatedClient, type Every } from "./listen.js";
 import { sendCancelRequest } from "./pg-cancel.js";
 import type { Notifications, Sql } from "./sql.js";
 import { transactionHandle } from "./transaction-handle.js";
@@ -9,8 +9,21 @@ import { TxEffects } from "./tx-effects.js";
 
 type Result<Row> = { rows: Row[]; rowCount: number };
 
+export interface PostgresOptions {
+  /** LISTEN_HEARTBEAT_MS: how often the change listener proves it is alive (see listen.ts). */
+  heartbeatMs?: number;
+  /** Drives the heartbeat; tests tick it by hand. */
+  heartbeatEvery?: Every;
+  /** Where the listener connects, when not url (a test's proxy in front of the same database). */
+  listenUrl?: string;
+}
+
 /** PostgreSQL through a pg pool, with deadlines carried to the server (see Sql). */
-export function postgresSql(url: string, poolMax: number): Sql & Notifications & { pool: pg.Pool } {
+export function postgresSql(
+  url: string,
+  poolMax: number,
+  options: PostgresOptions = {},
+): Sql & Notifications & { pool: pg.Pool } {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
@@ -82,7 +95,11 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
       }
     },
     close: () => pool.end(),
-    listen: (channel, onPayload, onListening) => listenOnDedicatedClient(url, channel, onPayload, onListening),
+    listen: (channel, onPayload, onListening) =>
+      listenOnDedicatedClient(options.listenUrl ?? url, channel, onPayload, onListening, {
+        heartbeatMs: options.heartbeatMs ?? 2_000,
+        every: options.heartbeatEvery,
+      }),
   };
   return sql;
 }
