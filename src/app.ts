@@ -141,6 +141,9 @@ async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifica
     log.info({ database: redactUrl(config.database.url) }, "using PostgreSQL");
     return postgresSql(config.database.url, config.database.poolMax, {
       heartbeatMs: config.storage.listenHeartbeatMs,
+      poolWaitMs: config.storage.poolWaitMs,
+      poolMaxWaiting: config.storage.poolMaxWaiting,
+      warn: (fields, message) => log.warn(fields, message),
     });
   }
   log.warn(

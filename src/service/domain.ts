@@ -52,7 +52,11 @@ export async function createDomain(
     pageTokens,
     embed: config.embed,
     transaction,
-    mintAudit: new GroupCommit<NewAuditEvent>((events) => new AuditStore(sql).recordMany(events)),
+    mintAudit: new GroupCommit<NewAuditEvent>(
+      (events) => new AuditStore(sql).recordMany(events),
+      undefined,
+      config.storage.mintAuditQueueMax,
+    ),
     now: clock,
   });
   const embed: EmbedServices = {
