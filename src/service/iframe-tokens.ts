@@ -100,6 +100,13 @@ export class IframeTokens {
         details = { scope: "token" };
       } else {
         dashboardId = "dashboardId" in target ? target.dashboardId : undefined;
+        if (dashboardId !== undefined) {
+          // A cutoff for a made-up dashboard would be a row nobody can ever match: refuse it instead.
+          const dashboard = await tx.dashboards.findByTenant(org, input.tenantId);
+          if (dashboard?.id !== dashboardId) {
+            throw notFound(`tenant "${input.tenantId}" has no dashboard "${dashboardId}"`);
+          }
+        }
         const issuedNotAfter = new Date(now);
         await tx.revocations.cutOff(
           org,
