@@ -93,7 +93,13 @@ beforeAll(async () => {
   await sql.query(previousRelease.completeRequest, [ORG, "req-1", JSON.stringify(answer)]);
 
   // The new release's migration, while the previous release still serves.
-  expect(await migrate(sql, all)).toEqual([5]);
+  // (Later migrations are applied by the server started below.)
+  expect(
+    await migrate(
+      sql,
+      all.filter((m) => m.version <= 5),
+    ),
+  ).toEqual([5]);
   await insertAsPreviousRelease(ids.during, "t-during");
 
   server = await startTestServer({}, db);
