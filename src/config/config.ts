@@ -46,10 +46,6 @@ export interface StorageConfig {
   poolMaxWaiting: number;
   /** Mint audit rows that may wait for their group commit; more are refused UNAVAILABLE at once. */
   mintAuditQueueMax: number;
-  /** Database calls one organization may have running at once on this replica (its fair share). */
-  organizationConcurrency: number;
-  /** Calls of one organization that may queue for its share; more are refused UNAVAILABLE at once. */
-  organizationMaxWaiting: number;
   /** create_requests older than this are deleted by the retention job (their retry window is over). */
   createRequestRetentionHours: number;
   /** audit_events older than this are deleted by the retention job; undefined keeps them forever. */
@@ -287,8 +283,6 @@ const EnvSchema = z
     DATABASE_POOL_WAIT_MS: int(2_000, 1, 60_000),
     DATABASE_POOL_MAX_WAITING: int(100, 0, 100_000),
     MINT_AUDIT_QUEUE_MAX: int(2_000, 1, 1_000_000),
-    DATABASE_ORGANIZATION_CONCURRENCY: int(0, 0, 1000),
-    DATABASE_ORGANIZATION_MAX_WAITING: int(50, 0, 100_000),
     CREATE_REQUEST_RETENTION_HOURS: int(24, 1, 24 * 365),
     AUDIT_RETENTION_DAYS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(36_500).optional()),
     RETENTION_BATCH_SIZE: int(500, 1, 100_000),
@@ -458,11 +452,6 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       poolWaitMs: env.DATABASE_POOL_WAIT_MS,
       poolMaxWaiting: env.DATABASE_POOL_MAX_WAITING,
       mintAuditQueueMax: env.MINT_AUDIT_QUEUE_MAX,
-      // 0: half the pool, so one organization's heavy reads always leave the other half to everyone else.
-      organizationConcurrency:
-        env.DATABASE_ORGANIZATION_CONCURRENCY ||
-        Math.max(1, Math.floor((env.DATABASE_URL ? env.DATABASE_POOL_MAX : 1) / 2)),
-      organizationMaxWaiting: env.DATABASE_ORGANIZATION_MAX_WAITING,
       createRequestRetentionHours: env.CREATE_REQUEST_RETENTION_HOURS,
       auditRetentionDays: env.AUDIT_RETENTION_DAYS,
       retentionBatchSize: env.RETENTION_BATCH_SIZE,
