@@ -24,6 +24,7 @@ import {
 } from "../gen/dashboard/v1/dashboard_service_pb.js";
 import { Redis } from "ioredis";
 import { createTestDatabase } from "../test/helpers/postgres.js";
+import { TEST_KEY_ENCRYPTION_KEYS } from "../test/helpers/keys.js";
 import { PrivateRedis } from "../test/helpers/redis.js";
 import { spawnServer, type ServerProcess } from "../test/helpers/process.js";
 import { callerToken, TEST_JWT_SECRET } from "../test/helpers/tokens.js";
@@ -63,6 +64,7 @@ try {
       REDIS_URL: redis.url,
       RATE_LIMIT_REDIS_KEY_PREFIX: `bench:${Date.now()}`,
       AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      KEY_ENCRYPTION_KEYS: TEST_KEY_ENCRYPTION_KEYS,
       LOG_LEVEL: "warn",
       // The limiter still runs on every call (one Redis round trip); its budgets are just out of reach.
       RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000000",

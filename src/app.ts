@@ -162,7 +162,12 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
 async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifications> {
   if (config.database.kind === "postgres") {
     log.info({ database: redactUrl(config.database.url) }, "using PostgreSQL");
-    const sql = postgresSql(config.database.url, config.database.poolMax);
+    const sql = postgresSql(config.database.url, config.database.poolMax, {
+      heartbeatMs: config.storage.listenHeartbeatMs,
+      poolWaitMs: config.storage.poolWaitMs,
+      poolMaxWaiting: config.storage.poolMaxWaiting,
+      warn: (fields, message) => log.warn(fields, message),
+    });
     if (!tracing()) return sql;
     const url = new URL(config.database.url);
     return tracedSql(sql, {

@@ -38,6 +38,7 @@ export interface Config {
   edge: EdgeConfig;
   /** OpenTelemetry traces, from the standard OTEL_* variables (see tracing-config.ts). */
   tracing: TracingConfig;
+  storage: StorageConfig;
 }
 
 /** Where a shared Redis is, and how: one node, a Sentinel-watched primary, or a Cluster. */
@@ -52,6 +53,24 @@ export interface RedisConfig {
 export interface HostPort {
   host: string;
   port: number;
+}
+
+/** What the store holds itself to: liveness of the change listener, load shedding, fair shares, retention. */
+export interface StorageConfig {
+  /** The change listener's heartbeat; cached reads are at most 2 × this stale (see src/store/dashboard-cache.ts). */
+  listenHeartbeatMs: number;
+  /** Longest wait for a pooled connection before UNAVAILABLE (never past the call's deadline). */
+  poolWaitMs: number;
+  /** Calls that may wait for a pooled connection at once; more are refused UNAVAILABLE at once. */
+  poolMaxWaiting: number;
+  /** Mint audit rows that may wait for their group commit; more are refused UNAVAILABLE at once. */
+  mintAuditQueueMax: number;
+  /** create_requests older than this are deleted by the retention job (their retry window is over). */
+  createRequestRetentionHours: number;
+  /** audit_events older than this are deleted by the retention job; undefined keeps them forever. */
+  auditRetentionDays: number | undefined;
+  /** Rows one retention statement deletes, so no job holds long locks. */
+  retentionBatchSize: number;
 }
 
 /** What the listener enforces on every connection, before any request reaches the edge. */
@@ -327,6 +346,13 @@ const EnvSchema = z
     HEALTH_WATCHES_PER_CONNECTION: int(8, 1, 10_000),
     HEALTH_WATCHES_MAX: int(1000, 1, 1_000_000),
     RATE_LIMIT_REDIS_KEY_PREFIX: z.preprocess(blankToUndefined, z.string().max(200).default("dashboard-service:rl")),
+    LISTEN_HEARTBEAT_MS: int(2_000, 50, 60_000),
+    DATABASE_POOL_WAIT_MS: int(2_000, 1, 60_000),
+    DATABASE_POOL_MAX_WAITING: int(100, 0, 100_000),
+    MINT_AUDIT_QUEUE_MAX: int(2_000, 1, 1_000_000),
+    CREATE_REQUEST_RETENTION_HOURS: int(24, 1, 24 * 365),
+    AUDIT_RETENTION_DAYS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(36_500).optional()),
+    RETENTION_BATCH_SIZE: int(500, 1, 100_000),
   })
   // Cross-field rules; they run once every field parsed (field problems are all reported first).
   .superRefine((env, ctx) => {
@@ -561,6 +587,15 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       rpcDefaultTimeoutMs: env.RPC_DEFAULT_TIMEOUT_SECONDS * 1000,
       healthWatchesPerConnection: env.HEALTH_WATCHES_PER_CONNECTION,
       healthWatchesMax: env.HEALTH_WATCHES_MAX,
+    },
+    storage: {
+      listenHeartbeatMs: env.LISTEN_HEARTBEAT_MS,
+      poolWaitMs: env.DATABASE_POOL_WAIT_MS,
+      poolMaxWaiting: env.DATABASE_POOL_MAX_WAITING,
+      mintAuditQueueMax: env.MINT_AUDIT_QUEUE_MAX,
+      createRequestRetentionHours: env.CREATE_REQUEST_RETENTION_HOURS,
+      auditRetentionDays: env.AUDIT_RETENTION_DAYS,
+      retentionBatchSize: env.RETENTION_BATCH_SIZE,
     },
     rateLimit: {
       iframeTokenPerMinute: env.RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE,

@@ -134,7 +134,7 @@ export class Dashboards {
     );
     const id = uuidv7();
     const requestId = input.requestId || undefined;
-    const created = await this.deps.transaction(async (tx) => {
+    return this.deps.transaction(async (tx) => {
       if (requestId) {
         const fingerprint = requestFingerprint(caller, input);
         const claim = await tx.createRequests.claim(caller.organizationId, requestId, fingerprint);
@@ -169,8 +169,6 @@ export class Dashboards {
       if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
       return created;
     }, deadline);
-    this.deps.store.forget(caller.organizationId, input.tenantId);
-    return created;
   }
 
   async get({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
@@ -209,7 +207,7 @@ export class Dashboards {
     assertMayUseTenant(caller, input.tenantId);
     assertMayChangeDashboard(caller, paths, ADMIN_ONLY_PATHS);
     const now = this.now();
-    const updated = await this.deps.transaction(async (tx) => {
+    return this.deps.transaction(async (tx) => {
       const current = await tx.dashboards.findForUpdate(caller.organizationId, input.tenantId);
       if (!current) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
       if (Array.isArray(input.ifMatch) && !input.ifMatch.includes(etagOf(current))) {
@@ -241,15 +239,13 @@ export class Dashboards {
       });
       return written;
     }, deadline);
-    this.deps.store.forget(caller.organizationId, input.tenantId);
-    return updated;
   }
 
   async delete({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const now = this.now();
-    const deleted = await this.deps.transaction(async (tx) => {
+    return this.deps.transaction(async (tx) => {
       const deleted = await tx.dashboards.deleteByTenant(caller.organizationId, input.tenantId);
       if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
       // Verification also requires the dashboard to exist; the cutoff states the revocation explicitly.
@@ -270,8 +266,6 @@ export class Dashboards {
       });
       return deleted;
     }, deadline);
-    this.deps.store.forget(caller.organizationId, input.tenantId);
-    return deleted;
   }
 
   async mintIframeToken({ caller, deadline }: CallScope, input: MintIframeTokenInput): Promise<IframeToken> {

@@ -22,6 +22,7 @@ import { Dashboards } from "./dashboards.js";
 import type { EmbedServices } from "./embed-services.js";
 import { IframeTokens } from "./iframe-tokens.js";
 import { signingKeyPurgeJob } from "./signing-key-jobs.js";
+import { retentionJobs } from "../store/retention.js";
 import { SigningKeys, type RotationBudget } from "./signing-keys.js";
 
 export interface Domain {
@@ -51,10 +52,10 @@ export async function createDomain(
     { configuredKeyJwk: config.embed.signingKeyJwk, sealer: keys.sealer, now: clock },
   );
   const pageTokens = new PageTokenCodec(config.pageTokenSecret ?? (await sharedSecret(sql, "page_token_key")));
-  const transaction = inTransaction(sql);
   // Page views read the same dashboards over and over: every replica caches them and forgets one the
   // moment any replica changes it.
   const dashboardCache = new DashboardCache(undefined, undefined, clock);
+  const transaction = inTransaction(sql, dashboardCache);
   const close = await followDashboardChanges(sql, dashboardCache, log);
   const dashboards = new Dashboards({
     store: new DashboardStore(sql, dashboardCache),
@@ -65,6 +66,7 @@ export async function createDomain(
     mintAudit: new GroupCommit<NewAuditEvent>(
       (events) => new AuditStore(sql).recordMany(events),
       undefined,
+      config.storage.mintAuditQueueMax,
       "group commit audit_events",
     ),
     now: clock,
@@ -86,6 +88,22 @@ export async function createDomain(
     }),
     auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
   };
-  const jobs = [signingKeyPurgeJob(sql, config.embed.keyPurgeIntervalMs, log)];
+  const retention = retentionJobs(sql, {
+    batchSize: config.storage.retentionBatchSize,
+    maxBatches: 100,
+    createRequestRetentionHours: config.storage.createRequestRetentionHours,
+    auditRetentionDays: config.storage.auditRetentionDays,
+  });
+  const jobs: Job[] = [
+    signingKeyPurgeJob(sql, config.embed.keyPurgeIntervalMs, log),
+    ...retention.map((r) => ({
+      name: r.name,
+      everyMs: r.everyMs,
+      run: async (now: Date) => {
+        const { removed } = await r.run(now);
+        if (removed > 0) log.info({ job: r.name, removed }, "retention removed rows");
+      },
+    })),
+  ];
   return { dashboards, embed, signingKeys, jobs, close };
 }

@@ -101,6 +101,13 @@ export class IframeTokens {
         details = { scope: "token" };
       } else {
         dashboardId = "dashboardId" in target ? target.dashboardId : undefined;
+        if (dashboardId !== undefined) {
+          // A cutoff for a made-up dashboard would be a row nobody can ever match: refuse it instead.
+          const dashboard = await tx.dashboards.findByTenant(org, input.tenantId);
+          if (dashboard?.id !== dashboardId) {
+            throw notFound(`tenant "${input.tenantId}" has no dashboard "${dashboardId}"`);
+          }
+        }
         const issuedNotAfter = new Date(now);
         await tx.revocations.cutOff(
           org,
@@ -122,7 +129,7 @@ export class IframeTokens {
         tokenId: "tokenId" in target ? target.tokenId : undefined,
         details,
       });
-      await tx.revocations.purgeExpired(new Date(now));
+      // Expired rows go in the retention job (store/retention.ts), off this transaction.
       return revocation;
     }, deadline);
   }

@@ -2,20 +2,35 @@ import type { DashboardRecord } from "./dashboard-store.js";
 
 /**
  * Recently read dashboards, by organization and tenant, for the reads every
- * page view makes (GetDashboard, CreateIframeToken). Dashboards change only by
- * create and delete; every change is announced (PostgreSQL NOTIFY, delivered
- * to every replica on commit) and forgotten locally as soon as it commits, so
- * a replica answers from memory only what no change has touched since.
+ * page view makes (GetDashboard, CreateIframeToken). Every change is announced
+ * (PostgreSQL NOTIFY, delivered to every replica on commit) and forgotten
+ * locally as soon as it commits, so a replica answers from memory only what no
+ * change has touched since.
  *
- * Two rules keep it correct rather than merely fresh:
- * - a read stores its result only if no change was announced while it ran
- *   (the epoch), so a slow read cannot put back what a change removed;
- * - while change notices cannot be received (listener down), nothing is
- *   served from or stored in memory.
+ * Three rules keep it correct rather than merely fresh:
+ * - a read stores its result only if no change to *that* dashboard was
+ *   announced while it ran (a per-key count of changes, kept only for keys
+ *   with a read in flight), so a slow read cannot put back what a change
+ *   removed, and changes to other dashboards do not keep it from caching;
+ * - while change notices cannot be received (listener down, or its heartbeat
+ *   missed: see listen.ts), nothing is served from or stored in memory, and
+ *   everything is forgotten on each transition;
+ * - an entry is never older than maxAgeMs, whatever happens.
+ *
+ * Staleness bound: a change committed on another replica at T is served from
+ * this replica's memory no later than T + 2 × LISTEN_HEARTBEAT_MS (plus this
+ * process's timer lag), or T + maxAgeMs if that is sooner. Either its notice
+ * arrives first (then it is forgotten), or the heartbeat this replica sends
+ * after T, which PostgreSQL delivers after T's notice, is missing one interval
+ * later and the cache is bypassed and cleared. Changes this replica commits are
+ * forgotten here when COMMIT returns (read-your-writes).
  */
 export class DashboardCache {
   private readonly entries = new Map<string, { record: DashboardRecord; storedAtMs: number }>();
-  private epoch = 0;
+  /** Keys with a read in flight, and how many changes to each were announced since the oldest began. */
+  private readonly inFlight = new Map<string, { readers: number; changes: number }>();
+  /** Bumped when listening starts or stops: a read begun before must not store. */
+  private generation = 0;
   private listening = false;
 
   constructor(
@@ -32,10 +47,19 @@ export class DashboardCache {
     const key = keyOf(organizationId, tenantId);
     const hit = this.listening ? this.entries.get(key) : undefined;
     if (hit && this.now() - hit.storedAtMs < this.maxAgeMs) return hit.record;
-    const epoch = this.epoch;
-    const record = await load();
+    let flight = this.inFlight.get(key);
+    if (!flight) this.inFlight.set(key, (flight = { readers: 0, changes: 0 }));
+    flight.readers++;
+    const changesBefore = flight.changes;
+    const generation = this.generation;
+    let record: DashboardRecord | undefined;
+    try {
+      record = await load();
+    } finally {
+      if (--flight.readers === 0) this.inFlight.delete(key);
+    }
     // Absent dashboards are not remembered: a create must never be hidden.
-    if (record && this.listening && epoch === this.epoch) {
+    if (record && this.listening && generation === this.generation && flight.changes === changesBefore) {
       if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
       this.entries.set(key, { record, storedAtMs: this.now() });
     }
@@ -44,19 +68,26 @@ export class DashboardCache {
 
   /** A change to this tenant's dashboard was committed (here or on another replica). */
   forget(organizationId: string, tenantId: string): void {
-    this.epoch++;
-    this.entries.delete(keyOf(organizationId, tenantId));
+    const key = keyOf(organizationId, tenantId);
+    const flight = this.inFlight.get(key);
+    if (flight) flight.changes++;
+    this.entries.delete(key);
   }
 
   /** Whether change notices are being received; on any transition everything is forgotten. */
   setListening(listening: boolean): void {
-    this.epoch++;
+    this.generation++;
     this.entries.clear();
     this.listening = listening;
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** Keys with a read in flight (bounded by concurrent reads, never by history). */
+  get trackedReads(): number {
+    return this.inFlight.size;
   }
 }
 

@@ -85,23 +85,20 @@ const toRecord = (r: Row): DashboardRecord => ({
  * organization cannot be read, changed or counted through this store.
  */
 export class DashboardStore {
-  /** cache: for reads outside transactions; writes always announce themselves to every replica's cache. */
+  /**
+   * cache: answers reads outside transactions. Every write, here or in a transaction, records on its Sql
+   * the change notice for every replica and this replica's eviction; the transaction applies both when
+   * it commits (and neither when it rolls back), so no caller has to remember them.
+   */
   constructor(
     private readonly sql: Sql,
     private readonly cache?: DashboardCache,
   ) {}
 
-  /** Called once a transaction that changed this tenant's dashboard has committed. */
-  forget(organizationId: string, tenantId: string): void {
-    this.cache?.forget(organizationId, tenantId);
-  }
-
   private async announceChange(organizationId: string, tenantId: string): Promise<void> {
-    // Delivered to every listening replica when (and only if) the transaction commits.
-    await this.sql.query("SELECT pg_notify($1, $2)", [
-      DASHBOARD_CHANGES_CHANNEL,
-      changeNotice(organizationId, tenantId),
-    ]);
+    await this.sql.notify(DASHBOARD_CHANGES_CHANNEL, changeNotice(organizationId, tenantId));
+    const cache = this.cache;
+    if (cache) this.sql.onCommit(() => cache.forget(organizationId, tenantId));
   }
 
   async insert(d: NewDashboard): Promise<DashboardRecord> {
@@ -152,7 +149,8 @@ export class DashboardStore {
       );
       return rows[0] && toRecord(rows[0]);
     };
-    return this.cache ? this.cache.read(organizationId, tenantId, load) : load();
+    // A transaction's reads must see its own writes, which no cache has.
+    return this.cache && !this.sql.inTransaction ? this.cache.read(organizationId, tenantId, load) : load();
   }
 
   /** The dashboard, locked until the transaction ends, so an update reads and writes one version. */

@@ -1,6 +1,8 @@
 import type { Deadline } from "../call/deadline.js";
 import { shapeDatabaseError } from "./database-errors.js";
 import type { Notifications, Sql } from "./sql.js";
+import { transactionHandle } from "./transaction-handle.js";
+import { TxEffects } from "./tx-effects.js";
 
 /**
  * The embedded default: PostgreSQL compiled to WebAssembly, persisted in
@@ -26,26 +28,45 @@ export async function embeddedSql(dataDir: string): Promise<Sql & Notifications>
       await q.exec(script);
     },
   });
-  // Inside a transaction PGlite hands out a tx handle; nested use joins the same transaction.
-  const within = (tx: Queryable, deadline: Deadline | undefined): Sql => ({
-    ...wrap(tx, deadline),
-    transaction: (fn) => fn(within(tx, deadline)),
-    close: () => Promise.resolve(),
-  });
-  return {
+  // Inside a transaction PGlite hands out a tx handle; nested use takes a SAVEPOINT on it.
+  const within = (tx: Queryable, deadline: Deadline | undefined, effects: TxEffects): Sql => {
+    const q = wrap(tx, deadline);
+    return transactionHandle(
+      {
+        run: (text, params) => q.query(text, params),
+        exec: (script) => q.exec(script),
+        runCleanup: async (text) => {
+          await tx.query(text);
+        },
+      },
+      effects,
+    );
+  };
+  const sql: Sql & Notifications = {
     ...wrap(db, undefined),
+    inTransaction: false,
+    async notify(channel, payload) {
+      await sql.query("SELECT pg_notify($1, $2)", [channel, payload]);
+    },
+    onCommit: (fn) => fn(),
     transaction: async (fn, deadline) => {
       deadline?.throwIfDone();
+      const effects = new TxEffects();
+      let value;
       try {
-        return await db.transaction(async (tx) => {
-          const value = await fn(within(tx, deadline));
+        value = await db.transaction(async (tx) => {
+          const result = await fn(within(tx, deadline, effects));
+          const notices = effects.noticeStatement();
+          if (notices) await tx.query(notices.text, notices.params);
           // Throwing here makes PGlite roll back instead of committing.
           deadline?.throwIfDone();
-          return value;
+          return result;
         });
       } catch (err) {
         throw shapeDatabaseError(err, deadline);
       }
+      effects.committed();
+      return value;
     },
     close: () => db.close(),
     // One in-process database: its notices cannot be missed.
@@ -58,4 +79,5 @@ export async function embeddedSql(dataDir: string): Promise<Sql & Notifications>
       };
     },
   };
+  return sql;
 }

@@ -1,10 +1,12 @@
 import type { Deadline } from "../call/deadline.js";
 import { currentSpanContext, inLinkedSpan, type SpanContext } from "../tracing/spans.js";
+import { overloaded, shedAfterMs } from "./load-shedding.js";
 
 interface Pending<T> {
   item: T;
   /** The span of the call that added it, for the batch span's links. */
   caller: SpanContext | undefined;
+  settled: boolean;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -13,9 +15,14 @@ interface Pending<T> {
  * Group commit: items that arrive while a write is in flight go together in
  * the next write, so many concurrent callers share one database commit (and
  * its fsync) instead of each paying for one. Every caller's promise settles
- * only once its own item is durably written, or fails with the write. An item
- * whose call ends (deadline passed, client gone) before its batch is taken is
- * dropped unwritten, and the caller gets the call's end as its error.
+ * only once its own item is durably written, or fails with the write.
+ *
+ * Bounded, so a slow database sheds load instead of piling up callers: at most
+ * maxQueued items wait (more are refused OVERLOADED at once), and a caller
+ * stops waiting shortly before its deadline with OVERLOADED (UNAVAILABLE, with
+ * a retry hint). An item dropped that way while still queued is never
+ * written; one already in the write in flight may still be written (for mints:
+ * an audit row of a token nobody received, which over-reports, never under).
  */
 export class GroupCommit<T> {
   private queue: Pending<T>[] = [];
@@ -24,9 +31,15 @@ export class GroupCommit<T> {
   constructor(
     private readonly write: (items: T[]) => Promise<void>,
     private readonly maxBatch = 500,
+    private readonly maxQueued = Number.POSITIVE_INFINITY,
     /** The batch span's name. */
     private readonly name = "group commit",
   ) {}
+
+  /** Items waiting for a write (not counting the one in flight). */
+  get queued(): number {
+    return this.queue.length;
+  }
 
   add(item: T, deadline?: Deadline): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -34,21 +47,32 @@ export class GroupCommit<T> {
         reject(deadline.signal.reason as Error);
         return;
       }
-      const pending: Pending<T> = { item, caller: currentSpanContext(), resolve, reject };
+      if (this.queue.length >= this.maxQueued) {
+        reject(overloaded("audit queue"));
+        return;
+      }
+      const pending: Pending<T> = { item, caller: currentSpanContext(), settled: false, resolve, reject };
       if (deadline) {
-        const onAbort = () => {
+        const giveUp = (err: unknown) => {
           const i = this.queue.indexOf(pending);
-          if (i === -1) return; // already being written: its outcome is the write's
-          this.queue.splice(i, 1);
-          reject(deadline.signal.reason as Error);
+          if (i !== -1) this.queue.splice(i, 1);
+          pending.reject(err);
+        };
+        // A call that ended (the client left) while its item is being written gets the write's outcome.
+        const onAbort = () => {
+          if (this.queue.includes(pending)) giveUp(deadline.signal.reason);
         };
         deadline.signal.addEventListener("abort", onAbort, { once: true });
-        const settle = (then: () => void) => () => {
+        const timer = setTimeout(() => giveUp(overloaded("audit queue")), shedAfterMs(deadline.remainingMs()));
+        const settle = (then: () => void) => {
+          if (pending.settled) return;
+          pending.settled = true;
+          clearTimeout(timer);
           deadline.signal.removeEventListener("abort", onAbort);
           then();
         };
-        pending.resolve = settle(resolve);
-        pending.reject = (err) => settle(() => reject(err))();
+        pending.resolve = () => settle(resolve);
+        pending.reject = (err) => settle(() => reject(err));
       }
       this.queue.push(pending);
       // drain() settles every item itself, with the write's outcome, so it never rejects.

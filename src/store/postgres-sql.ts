@@ -1,14 +1,36 @@
 import pg from "pg";
 import type { Deadline } from "../call/deadline.js";
 import { shapeDatabaseError } from "./database-errors.js";
-import { listenOnDedicatedClient } from "./listen.js";
+import { listenOnDedicatedClient, type Every } from "./listen.js";
+import { overloaded, rateLimitedWarning, shedAfterMs } from "./load-shedding.js";
 import { sendCancelRequest } from "./pg-cancel.js";
 import type { Notifications, Sql } from "./sql.js";
+import { transactionHandle } from "./transaction-handle.js";
+import { TxEffects } from "./tx-effects.js";
 
 type Result<Row> = { rows: Row[]; rowCount: number };
 
+export interface PostgresOptions {
+  /** LISTEN_HEARTBEAT_MS: how often the change listener proves it is alive (see listen.ts). */
+  heartbeatMs?: number;
+  /** Drives the heartbeat; tests tick it by hand. */
+  heartbeatEvery?: Every;
+  /** Where the listener connects, when not url (a test's proxy in front of the same database). */
+  listenUrl?: string;
+  /** DATABASE_POOL_WAIT_MS: the longest wait for a pooled connection (never past the call's deadline). */
+  poolWaitMs?: number;
+  /** DATABASE_POOL_MAX_WAITING: calls that may wait for a connection; more are refused at once. */
+  poolMaxWaiting?: number;
+  /** Where pool errors are reported (rate-limited); without it they are dropped. */
+  warn?: (fields: Record<string, unknown>, message: string) => void;
+}
+
 /** PostgreSQL through a pg pool, with deadlines carried to the server (see Sql). */
-export function postgresSql(url: string, poolMax: number): Sql & Notifications & { pool: pg.Pool } {
+export function postgresSql(
+  url: string,
+  poolMax: number,
+  options: PostgresOptions = {},
+): Sql & Notifications & { pool: pg.Pool } {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
@@ -19,11 +41,20 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
     statement_timeout: 10_000,
     application_name: "dashboard-service",
   });
-  // An idle client losing its connection (database restart) must not crash the process; the pool replaces it.
-  pool.on("error", () => {});
+  // An idle client losing its connection (database restart) must not crash the process; the pool replaces
+  // it. A restart fails every idle connection at once, so the log line is rate-limited, not each error.
+  const onPoolError = options.warn
+    ? rateLimitedWarning(options.warn, "an idle database connection failed (the pool replaces it)")
+    : () => {};
+  pool.on("error", onPoolError);
+  const admission: Admission = {
+    waitMs: options.poolWaitMs ?? 5_000,
+    maxWaiting: options.poolMaxWaiting ?? Number.POSITIVE_INFINITY,
+  };
 
-  return {
+  const sql: Sql & Notifications & { pool: pg.Pool } = {
     pool,
+    inTransaction: false,
     async query<Row>(text: string, params?: unknown[], deadline?: Deadline): Promise<Result<Row>> {
       if (!deadline) {
         try {
@@ -33,7 +64,7 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
           throw shapeDatabaseError(err, undefined);
         }
       }
-      const lease = await checkout(pool, deadline);
+      const lease = await checkout(pool, deadline, admission);
       try {
         return await lease.run<Row>(text, params);
       } finally {
@@ -47,8 +78,13 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
         throw shapeDatabaseError(err, undefined);
       }
     },
+    async notify(channel, payload) {
+      await sql.query("SELECT pg_notify($1, $2)", [channel, payload]);
+    },
+    onCommit: (fn) => fn(),
     async transaction(fn, deadline) {
-      const lease = await checkout(pool, deadline);
+      const lease = await checkout(pool, deadline, admission);
+      const effects = new TxEffects();
       try {
         // The statement timeout is the call's remaining time, so a statement that waits (on a lock, on I/O)
         // is cut by the server itself when the caller stops waiting, and set in the same round trip as BEGIN.
@@ -58,27 +94,35 @@ export function postgresSql(url: string, poolMax: number): Sql & Notifications &
             ? "BEGIN"
             : `BEGIN; SET LOCAL statement_timeout = ${Math.max(1, Math.ceil(remaining))}`,
         );
-        const value = await fn(lease.sql);
+        const value = await fn(transactionHandle(lease, effects));
+        const notices = effects.noticeStatement();
+        if (notices) await lease.run(notices.text, notices.params);
         // A write whose deadline passed before commit is rolled back, never committed late.
         deadline?.throwIfDone();
         await lease.run("COMMIT");
+        lease.release();
+        effects.committed();
         return value;
       } catch (err) {
         await lease.rollback();
-        throw shapeDatabaseError(err, deadline);
-      } finally {
         lease.release();
+        throw shapeDatabaseError(err, deadline);
       }
     },
     close: () => pool.end(),
-    listen: (channel, onPayload, onListening) => listenOnDedicatedClient(url, channel, onPayload, onListening),
+    listen: (channel, onPayload, onListening) =>
+      listenOnDedicatedClient(options.listenUrl ?? url, channel, onPayload, onListening, {
+        heartbeatMs: options.heartbeatMs ?? 2_000,
+        every: options.heartbeatEvery,
+      }),
   };
+  return sql;
 }
 
 interface Lease {
-  /** The leased connection as an Sql, for a transaction's statements (nested transactions join it). */
-  sql: Sql;
   run<Row>(text: string, params?: unknown[]): Promise<Result<Row>>;
+  exec(script: string): Promise<void>;
+  runCleanup(text: string): Promise<void>;
   rollback(): Promise<void>;
   release(): void;
 }
@@ -89,11 +133,13 @@ interface Lease {
  * a connection that was sent a cancel is discarded, never reused (the cancel
  * could otherwise still land on the next caller's statement).
  */
-async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<Lease> {
+async function checkout(pool: pg.Pool, deadline: Deadline | undefined, admission: Admission): Promise<Lease> {
   deadline?.throwIfDone();
+  // Every connection busy and the queue for them full: waiting would only add to the pile.
+  if (pool.idleCount === 0 && pool.waitingCount >= admission.maxWaiting) throw overloaded("database connections");
   let client: pg.PoolClient;
   try {
-    client = await (deadline ? raceDeadline(pool.connect(), deadline) : pool.connect());
+    client = await admit(pool.connect(), deadline, shedAfterMs(deadline?.remainingMs(), admission.waitMs));
   } catch (err) {
     throw shapeDatabaseError(err, deadline);
   }
@@ -121,17 +167,20 @@ async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<
       throw shapeDatabaseError(err, deadline);
     }
   };
-  const sql: Sql = {
-    query: (text, params) => run(text, params),
-    exec: async (script) => {
+  let released = false;
+  return {
+    run,
+    async exec(script) {
       await run(script);
     },
-    transaction: (fn) => fn(sql),
-    close: () => Promise.resolve(),
-  };
-  return {
-    sql,
-    run,
+    async runCleanup(text) {
+      try {
+        await client.query(text);
+      } catch (err) {
+        broken = true;
+        throw err;
+      }
+    },
     async rollback() {
       try {
         await client.query("ROLLBACK");
@@ -140,6 +189,8 @@ async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<
       }
     },
     release() {
+      if (released) return;
+      released = true;
       deadline?.signal.removeEventListener("abort", onAbort);
       client.off("error", onLost);
       client.release(broken || canceled);
@@ -147,20 +198,43 @@ async function checkout(pool: pg.Pool, deadline: Deadline | undefined): Promise<
   };
 }
 
-/** The pool's checkout, given up when the deadline passes first (the connection, when it comes, goes back). */
-function raceDeadline(connecting: Promise<pg.PoolClient>, deadline: Deadline): Promise<pg.PoolClient> {
+interface Admission {
+  waitMs: number;
+  maxWaiting: number;
+}
+
+/**
+ * The pool's checkout, given up after waitMs (OVERLOADED: the statement never started, retry) or when
+ * the deadline passes first (the client left); the connection, when it comes, goes back to the pool.
+ */
+function admit(
+  connecting: Promise<pg.PoolClient>,
+  deadline: Deadline | undefined,
+  waitMs: number,
+): Promise<pg.PoolClient> {
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(deadline.signal.reason as Error);
-    deadline.signal.addEventListener("abort", onAbort, { once: true });
+    let gaveUp = false;
+    const giveUp = (err: unknown) => {
+      gaveUp = true;
+      cleanup();
+      reject(err);
+    };
+    const onAbort = () => giveUp(deadline!.signal.reason);
+    const timer = setTimeout(() => giveUp(overloaded("database connections")), waitMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      deadline?.signal.removeEventListener("abort", onAbort);
+    };
+    deadline?.signal.addEventListener("abort", onAbort, { once: true });
     connecting.then(
       (client) => {
-        deadline.signal.removeEventListener("abort", onAbort);
-        if (deadline.done) client.release();
+        cleanup();
+        if (gaveUp) client.release();
         else resolve(client);
       },
       (err: unknown) => {
-        deadline.signal.removeEventListener("abort", onAbort);
-        reject(err);
+        cleanup();
+        if (!gaveUp) reject(err);
       },
     );
   });

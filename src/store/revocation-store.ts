@@ -85,10 +85,4 @@ export class RevocationStore {
       allowedOrigins: r.allowed_origins ?? [],
     };
   }
-
-  /** Drops rows no unexpired token can match any more; cheap (indexed) and run on every revocation. */
-  async purgeExpired(now: Date): Promise<void> {
-    await this.sql.query("DELETE FROM embed_token_cutoffs WHERE keep_until < $1", [now]);
-    await this.sql.query("DELETE FROM revoked_embed_tokens WHERE expires_at < $1", [now]);
-  }
 }

@@ -42,12 +42,35 @@ export async function scopedPage<Row>(
   return rows;
 }
 
+/** Up to this many rows a list's total_size is exact; above it, PostgreSQL's estimate (AIP-158 allows one). */
+export const EXACT_COUNT_LIMIT = 10_000;
+
+/**
+ * The number of rows in scope: counted exactly while there are at most
+ * EXACT_COUNT_LIMIT (so a count never reads more than that many index entries,
+ * however large the organization), otherwise the planner's estimate for the
+ * same condition, never less than EXACT_COUNT_LIMIT + 1.
+ */
 export async function scopedCount(sql: Sql, table: string, scope: Scope, deadline?: Deadline): Promise<number> {
+  const condition = "organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))";
+  const params = [scope.organizationId, scope.tenantIds ?? null];
   const { rows } = await sql.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM ${table}
-     WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
-    [scope.organizationId, scope.tenantIds ?? null],
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE ${condition} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS capped`,
+    params,
     deadline,
   );
-  return Number(rows[0]?.n ?? 0);
+  const exact = Number(rows[0]?.n ?? 0);
+  if (exact <= EXACT_COUNT_LIMIT) return exact;
+  const plan = await sql.query<{ "QUERY PLAN": unknown }>(
+    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table} WHERE ${condition}`,
+    params,
+    deadline,
+  );
+  return Math.max(EXACT_COUNT_LIMIT + 1, Math.round(planRows(plan.rows[0]?.["QUERY PLAN"])));
+}
+
+/** "Plan Rows" of EXPLAIN's JSON (pg parses it; PGlite may hand over the text). */
+function planRows(plan: unknown): number {
+  const parsed = (typeof plan === "string" ? JSON.parse(plan) : plan) as [{ Plan: { "Plan Rows": number } }];
+  return Number(parsed[0]?.Plan?.["Plan Rows"] ?? 0);
 }

@@ -19,8 +19,21 @@ export interface Sql {
   ): Promise<{ rows: Row[]; rowCount: number }>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
-  /** Runs fn in one transaction: committed when it resolves (and the deadline has not passed), rolled back otherwise. */
+  /**
+   * Runs fn in one transaction: committed when it resolves (and the deadline has not passed), rolled back
+   * otherwise. Called on a transaction's handle it takes a SAVEPOINT: a failure inside rolls back only what
+   * fn did there (and rethrows), the enclosing transaction goes on (see transaction-handle.ts).
+   */
   transaction<T>(fn: (tx: Sql) => Promise<T>, deadline?: Deadline): Promise<T>;
+  /** Whether this is a transaction's handle: its reads see its own uncommitted writes, no cache may answer them. */
+  readonly inTransaction: boolean;
+  /**
+   * Announces a change on a NOTIFY channel. In a transaction it is sent as the last statement before COMMIT
+   * and never when the transaction (or the savepoint it was made in) rolls back; outside one, at once.
+   */
+  notify(channel: string, payload: string): Promise<void>;
+  /** Runs fn once the work so far is committed: after COMMIT in a transaction (never after a rollback), at once outside one. */
+  onCommit(fn: () => void): void;
   close(): Promise<void>;
 }
 

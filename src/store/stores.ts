@@ -5,6 +5,7 @@ import { RevocationStore } from "./revocation-store.js";
 import { OrganizationKeyStore, PrivateKeyStore, SigningKeyStore } from "./signing-key-store.js";
 import type { Deadline } from "../call/deadline.js";
 import type { Sql } from "./sql.js";
+import type { DashboardCache } from "./dashboard-cache.js";
 
 /** Every store, bound to one connection or transaction. */
 export interface Stores {
@@ -16,6 +17,8 @@ export interface Stores {
   organizationKeys: OrganizationKeyStore;
   privateKeys: PrivateKeyStore;
   createRequests: CreateRequestStore;
+  /** Runs fn on stores bound to a SAVEPOINT of this transaction: its failure undoes only what fn did. */
+  savepoint<T>(fn: (stores: Stores) => Promise<T>): Promise<T>;
 }
 
 /**
@@ -24,18 +27,20 @@ export interface Stores {
  */
 export type InTransaction = <T>(fn: (stores: Stores) => Promise<T>, deadline?: Deadline) => Promise<T>;
 
-export function storesOn(sql: Sql): Stores {
+/** cache: the replica's dashboard cache, so that writes through these stores evict what they change. */
+export function storesOn(sql: Sql, cache?: DashboardCache): Stores {
   return {
-    dashboards: new DashboardStore(sql),
+    dashboards: new DashboardStore(sql, cache),
     audit: new AuditStore(sql),
     revocations: new RevocationStore(sql),
     signingKeys: new SigningKeyStore(sql),
     organizationKeys: new OrganizationKeyStore(sql),
     privateKeys: new PrivateKeyStore(sql),
     createRequests: new CreateRequestStore(sql),
+    savepoint: (fn) => sql.transaction((tx) => fn(storesOn(tx, cache))),
   };
 }
 
-export function inTransaction(sql: Sql): InTransaction {
-  return (fn, deadline) => sql.transaction((tx) => fn(storesOn(tx)), deadline);
+export function inTransaction(sql: Sql, cache?: DashboardCache): InTransaction {
+  return (fn, deadline) => sql.transaction((tx) => fn(storesOn(tx, cache)), deadline);
 }

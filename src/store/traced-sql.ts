@@ -26,6 +26,11 @@ export function tracedSql<S extends Sql>(sql: S, target: DatabaseTarget): S {
     ...(target.port ? { "server.port": target.port } : {}),
   };
   const wrap = (inner: Sql): Sql => ({
+    get inTransaction() {
+      return inner.inTransaction;
+    },
+    notify: (channel, payload) => inner.notify(channel, payload),
+    onCommit: (fn) => inner.onCommit(fn),
     query: (text, params, deadline) => {
       const statement = statementOf(text);
       return inSpan(

@@ -37,6 +37,9 @@ export const tenantRules: Schema<TenantInput> = {
   tenantId: { field: "tenant_id", check: id },
 };
 
+/** The largest `skip` a list takes. */
+export const MAX_SKIP = 10_000;
+
 export interface ListDashboardsInput {
   pageSize: number;
   pageToken: string;
@@ -47,7 +50,8 @@ export const listDashboardsRules: Schema<ListDashboardsInput> = {
   // Above 1000 is coerced, not refused (AIP-158); only negatives are errors.
   pageSize: { field: "page_size", check: integer(0, Number.MAX_SAFE_INTEGER) },
   pageToken: { field: "page_token", check: text(0, 1024) },
-  skip: { field: "skip", check: integer(0, Number.MAX_SAFE_INTEGER) },
+  // Each skipped row is still read (OFFSET): past this a client pages with tokens, which cost nothing.
+  skip: { field: "skip", check: integer(0, MAX_SKIP) },
 };
 
 export interface CreateIframeTokenInput {

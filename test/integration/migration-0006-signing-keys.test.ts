@@ -80,7 +80,13 @@ beforeAll(async () => {
     .setJti("0190f3c2-0000-7000-8000-00000000cc02")
     .sign(await importJWK(active.privateJwk, "EdDSA"));
 
-  expect(await migrate(sql, all)).toEqual([6]);
+  // Only 0006: later migrations are applied by the server started below.
+  expect(
+    await migrate(
+      sql,
+      all.filter((m) => m.version <= 6),
+    ),
+  ).toEqual([6]);
   server = await startTestServer(SHORT_TTL, db, { clock: clock.now });
 });
 afterAll(async () => {

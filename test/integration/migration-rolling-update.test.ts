@@ -94,6 +94,7 @@ beforeAll(async () => {
   await sql.query(previousRelease.completeRequest, [ORG, "req-1", JSON.stringify(answer)]);
 
   // The new release's migration, while the previous release still serves.
+  // (Later migrations are applied by the server started below.)
   expect(
     await migrate(
       sql,

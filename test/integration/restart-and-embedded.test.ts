@@ -10,6 +10,7 @@ import { dashboardClient } from "../helpers/clients.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer } from "../helpers/process.js";
 import { bearer, callerToken, TEST_JWT_SECRET } from "../helpers/tokens.js";
+import { TEST_KEY_ENCRYPTION_KEYS } from "../helpers/keys.js";
 
 const run = promisify(execFile);
 let db: TestDatabase;
@@ -27,7 +28,12 @@ const clientFor = (baseUrl: string) => dashboardClient(createConnectTransport({ 
 
 describe("the service as a process", () => {
   it("keeps dashboards and its signing key across a restart on PostgreSQL, and exits 0 on SIGTERM", async () => {
-    const env = { DATABASE_URL: db.url, AUTH_JWT_SECRET: TEST_JWT_SECRET, NODE_ENV: "production" };
+    const env = {
+      DATABASE_URL: db.url,
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      KEY_ENCRYPTION_KEYS: TEST_KEY_ENCRYPTION_KEYS,
+      NODE_ENV: "production",
+    };
     const admin = bearer(await callerToken({ org: "durable", admin: true }));
 
     const first = await spawnServer(env);

@@ -78,3 +78,44 @@ describe("the dashboard cache", () => {
     expect(parseChangeNotice('["only one"]')).toBeUndefined();
   });
 });
+
+describe("the dashboard cache's per-key change counts", () => {
+  it("a change to another dashboard does not keep a read from being cached", async () => {
+    const cache = new DashboardCache();
+    cache.setListening(true);
+    let loads = 0;
+    let release!: () => void;
+    const slow = cache.read(
+      "o",
+      "t",
+      () =>
+        new Promise((r) => {
+          loads++;
+          release = () => r(record("a"));
+        }),
+    );
+    // Changes to other tenants, and to the same tenant in another organization, commit meanwhile.
+    for (let i = 0; i < 100; i++) cache.forget("o", `other-${i}`);
+    cache.forget("p", "t");
+    release();
+    await slow;
+    expect(await cache.read("o", "t", () => Promise.resolve(record("never loaded")))).toMatchObject({ id: "a" });
+    expect(loads).toBe(1);
+    expect(cache.trackedReads).toBe(0);
+  });
+
+  it("of two overlapping reads of one key, only the one begun after the change stores", async () => {
+    const cache = new DashboardCache();
+    cache.setListening(true);
+    const releases: (() => void)[] = [];
+    const pending = (id: string) => () => new Promise<DashboardRecord>((r) => releases.push(() => r(record(id))));
+    const before = cache.read("o", "t", pending("stale"));
+    cache.forget("o", "t");
+    const after = cache.read("o", "t", pending("fresh"));
+    releases[1]!();
+    await after;
+    releases[0]!();
+    await before;
+    expect((await cache.read("o", "t", () => Promise.resolve(record("loaded again"))))?.id).toBe("fresh");
+  });
+});

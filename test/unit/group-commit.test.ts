@@ -40,3 +40,64 @@ describe("group commit", () => {
     expect(sizes).toEqual([1, 3, 3, 1]);
   });
 });
+
+describe("group commit under a slow database", () => {
+  it("holds at most maxQueued items and refuses more at once with OVERLOADED", async () => {
+    let release!: () => void;
+    const written: number[] = [];
+    const group = new GroupCommit<number>(
+      async (items) => {
+        written.push(...items);
+        if (written.length === 1) await new Promise<void>((r) => (release = r));
+      },
+      500,
+      3,
+    );
+    const first = group.add(0); // in flight
+    const queued = [1, 2, 3].map((n) => group.add(n));
+    const refused = await Promise.all(
+      [4, 5, 6].map((n) =>
+        group.add(n).then(
+          () => "written",
+          (e: unknown) => e,
+        ),
+      ),
+    );
+    expect(group.queued).toBe(3);
+    for (const r of refused) expect(r).toMatchObject({ reason: "OVERLOADED", details: { retryAfterMs: 1000 } });
+    release();
+    await Promise.all([first, ...queued]);
+    expect(written).toEqual([0, 1, 2, 3]);
+  });
+
+  it("a waiting caller gives up with OVERLOADED before its deadline, queued or in flight", async () => {
+    const { Deadline } = await import("../../src/call/deadline.js");
+    let release!: () => void;
+    const written: string[] = [];
+    const group = new GroupCommit<string>(async (items) => {
+      await new Promise<void>((r) => (release = r));
+      written.push(...items);
+    });
+    const inFlight = new Deadline(200);
+    const queued = new Deadline(200);
+    const outcomes = Promise.all(
+      [group.add("in flight", inFlight), group.add("queued", queued)].map((p) =>
+        p.then(
+          () => "ok",
+          (e: unknown) => e,
+        ),
+      ),
+    );
+    const [a, b] = await outcomes;
+    // Shed, not timed out: the shedding timer expires before the deadline's, so it fires first however late.
+    expect(a).toMatchObject({ reason: "OVERLOADED" });
+    expect(b).toMatchObject({ reason: "OVERLOADED" });
+    expect(group.queued).toBe(0);
+    release();
+    // The dropped queued item is never written; the one in flight was already in the batch.
+    await new Promise((r) => setTimeout(r, 0));
+    expect(written).toEqual(["in flight"]);
+    inFlight.dispose();
+    queued.dispose();
+  });
+});
