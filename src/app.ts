@@ -2,6 +2,7 @@ import proxyaddr from "proxy-addr";
 import { DashboardService } from "../gen/dashboard/v1/dashboard_service_pb.js";
 import { createCallerVerifier } from "./auth/caller-verifier.js";
 import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
+import { IFRAME_TOKEN_CREDENTIAL_METHOD } from "./auth/policy.js";
 import { createCallGuard } from "./call/guard.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config } from "./config/config.js";
@@ -62,7 +63,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
     const limiter = createRateLimiter(config, log);
     closers.push(() => limiter.close());
-    const guard = createCallGuard(verifyCaller, limiter);
+    const guard = createCallGuard(verifyCaller, limiter, domain.iframeTokenCredential);
 
     // Health, readiness, metrics, reflection.
     const watchSlots = streamSlots(config.edge.healthWatchesPerConnection, config.edge.healthWatchesMax);
@@ -75,6 +76,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         ...rpcMethods(DashboardService, dashboardServiceImpl(domain.dashboards, domain.embed), {
           access: "caller",
           maxRequestBytes: config.maxRequestBytes,
+          rendererFacing: [IFRAME_TOKEN_CREDENTIAL_METHOD],
         }),
         ...ops.rpcs,
       ],

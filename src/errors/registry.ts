@@ -42,6 +42,8 @@ export const REASONS = {
   EMBEDDING_PAUSED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
   /** The token is bound to an origin the dashboard no longer allows. */
   ORIGIN_NOT_ALLOWED: { code: Code.FailedPrecondition, httpStatus: 409, retryable: false },
+  /** An iframe token was the credential of a call other than VerifyIframeToken of that very token. */
+  IFRAME_TOKEN_OUT_OF_SCOPE: { code: Code.PermissionDenied, httpStatus: 403, retryable: false },
 
   // The edge's: refusals raised before a call reaches its handler.
   /** Not a well-formed request: target, authority, framing, message encoding, a timeout or GET parameter. */

@@ -32,7 +32,9 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
     log.warn("REDIS_URL is not set: rate limits are kept per process, so each replica has its own budget");
   }
 
-  const callerBudgets = new Map([policies.iframeToken, policies.default].map((p) => [p.name, budgetOf(p)]));
+  const callerBudgets = new Map(
+    [policies.iframeToken, policies.iframeTokenStatus, policies.default].map((p) => [p.name, budgetOf(p)]),
+  );
   const failedAuth = budgetOf(policies.failedAuth);
   const organization = policies.organization && budgetOf(policies.organization);
   // Addresses that used up their failed-auth budget, kept here so a flood of failures costs no Redis round trips.
@@ -50,7 +52,7 @@ export function createRateLimiter(config: Pick<Config, "redis" | "rateLimit">, l
 
   return {
     async consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
-      const budget = callerBudgets.get(callerPolicyOf(policies, method).name)!;
+      const budget = callerBudgets.get(callerPolicyOf(policies, method, caller).name)!;
       const own = await spend(budget, callerKeyOf(caller));
       if (own && !own.allowed) throw rateLimited(own.outcome);
       // Only calls the caller's own budget allows count against the organization, so one noisy

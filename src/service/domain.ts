@@ -18,6 +18,7 @@ import { PageTokenCodec } from "../tokens/page-token.js";
 import { AuditEvents } from "./audit-events.js";
 import { Dashboards } from "./dashboards.js";
 import type { EmbedServices } from "./embed-services.js";
+import { iframeTokenCredential, type IframeTokenCredential } from "./iframe-token-credential.js";
 import { IframeTokens } from "./iframe-tokens.js";
 import { SigningKeys } from "./signing-keys.js";
 
@@ -25,6 +26,8 @@ export interface Domain {
   dashboards: Dashboards;
   embed: EmbedServices;
   signingKeys: KeyRing;
+  /** Makes a bearer that is one of our iframe tokens a caller that may verify only itself. */
+  iframeTokenCredential: IframeTokenCredential;
   /** Stops following other replicas' changes. */
   close: Unlisten;
 }
@@ -55,9 +58,10 @@ export async function createDomain(
     mintAudit: new GroupCommit<NewAuditEvent>((events) => new AuditStore(sql).recordMany(events)),
     now: clock,
   });
+  const verifyEmbed = createEmbedVerifier(config.embed, signingKeys, clock);
   const embed: EmbedServices = {
     iframeTokens: new IframeTokens({
-      verify: createEmbedVerifier(config.embed, signingKeys, clock),
+      verify: verifyEmbed,
       revocations: new RevocationStore(sql),
       transaction,
       embed: config.embed,
@@ -66,5 +70,6 @@ export async function createDomain(
     signingKeys: new SigningKeys({ keys: signingKeys, transaction, embed: config.embed, now: clock }),
     auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
   };
-  return { dashboards, embed, signingKeys, close };
+  const credential = iframeTokenCredential(verifyEmbed, config.auth.maxTokenBytes);
+  return { dashboards, embed, signingKeys, iframeTokenCredential: credential, close };
 }
