@@ -110,7 +110,9 @@ export function mountDashboard(options: MountOptions): MountedDashboard {
         return;
       }
       case "token-request":
-        scheduler.refreshSoon();
+        // "expiring" is a backstop for a host whose timers slept: refresh if due by the clock.
+        if (message.reason === "expiring") scheduler.wake();
+        else scheduler.refreshSoon();
         return;
       case "rendered":
         emit({ type: "ready" });
@@ -184,7 +186,7 @@ class TabShare {
   private channel: BroadcastChannel | undefined;
   private leader = false;
   private release: (() => void) | undefined;
-  private waiting: { have: number; resolve(g: TokenGrant): void; reject(e: unknown): void } | undefined;
+  private waiting: { have: number; resolve: (g: TokenGrant) => void; reject: (e: unknown) => void } | undefined;
 
   constructor(private readonly key: string) {}
 
@@ -202,8 +204,9 @@ class TabShare {
         if (!this.channel) return undefined;
         this.leader = true;
         this.post({ kind: "leader" });
-        // A tab that was waiting on the old leader now mints for itself.
-        if (this.waiting) this.leaderRefresh().catch(() => undefined);
+        // A fetch that was waiting on a leader (the old one, or none yet) is now this tab's to make.
+        const waiting = this.waiting;
+        if (waiting && this.fetchToken) this.fetchAsLeader(this.fetchToken).then(waiting.resolve, waiting.reject);
         return held;
       })
       .catch(() => undefined);
@@ -211,17 +214,22 @@ class TabShare {
 
   /** The scheduler's fetch: the real one when leading, else a request to the leader. */
   fetch(fetchToken: () => Promise<TokenGrant>): Promise<TokenGrant> {
-    if (this.leader) {
-      return fetchToken().catch((err: unknown) => {
-        this.noteFailure(err);
-        throw err;
-      });
-    }
+    this.fetchToken = fetchToken;
+    if (this.leader) return this.fetchAsLeader(fetchToken);
     const have = this.currentGrant()?.expiresAt ?? 0;
     return new Promise<TokenGrant>((resolve, reject) => {
       this.waiting = { have, resolve, reject };
       this.post({ kind: "need", have });
     }).finally(() => (this.waiting = undefined));
+  }
+
+  private fetchToken: (() => Promise<TokenGrant>) | undefined;
+
+  private fetchAsLeader(fetchToken: () => Promise<TokenGrant>): Promise<TokenGrant> {
+    return fetchToken().catch((err: unknown) => {
+      this.noteFailure(err);
+      throw err;
+    });
   }
 
   publish(grant: TokenGrant): void {

@@ -130,7 +130,9 @@ export function connectToHost(options: ConnectOptions): HostConnection {
     current = { token, claims, parentOrigin };
     for (const t of timers) clearTimeout(t);
     const untilExp = claims.expiresAt * 1000 - now();
-    const ask = options.askBeforeExpirySeconds ?? 10;
+    // Never earlier than the last quarter of the lifetime: the host's own refresh comes first.
+    const lifetime = claims.expiresAt - (typeof payload.iat === "number" ? payload.iat : claims.expiresAt);
+    const ask = Math.min(options.askBeforeExpirySeconds ?? 10, lifetime / 4);
     timers = [
       setTimeout(() => tell({ type: "token-request", reason: "expiring" }), Math.max(0, untilExp - ask * 1000)),
       setTimeout(
@@ -142,6 +144,7 @@ export function connectToHost(options: ConnectOptions): HostConnection {
       ),
     ];
     options.onClaims?.(claims);
+    reportHeight();
     await checkStatus();
   };
 
@@ -198,9 +201,8 @@ export function connectToHost(options: ConnectOptions): HostConnection {
     }
   };
   window.addEventListener("message", onMessage);
-  const resize = new ResizeObserver(() =>
-    tell({ type: "resize", height: document.documentElement.getBoundingClientRect().height }),
-  );
+  const reportHeight = () => tell({ type: "resize", height: document.documentElement.getBoundingClientRect().height });
+  const resize = new ResizeObserver(reportHeight);
   resize.observe(document.documentElement);
   // The parent's origin is not known yet: each allowed one is addressed, only the real parent receives it.
   for (const origin of allowed) window.parent.postMessage(envelope({ type: "hello" }), origin);
