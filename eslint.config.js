@@ -4,7 +4,7 @@ import { defineConfig } from "eslint/config";
 import tseslint from "typescript-eslint";
 
 export default defineConfig(
-  { ignores: ["gen/", "dist/", "data/", "coverage/", "examples/browser/dist/"] },
+  { ignores: ["gen/", "dist/", "data/", "coverage/", "examples/browser/dist/", "sdk/embed/dist/"] },
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
   {

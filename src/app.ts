@@ -2,6 +2,7 @@ import proxyaddr from "proxy-addr";
 import { DashboardService } from "../gen/dashboard/v1/dashboard_service_pb.js";
 import { createCallerVerifier } from "./auth/caller-verifier.js";
 import { loadOrCreateDevSecret } from "./auth/dev-secret.js";
+import { IFRAME_TOKEN_CREDENTIAL_METHOD } from "./auth/policy.js";
 import { createCallGuard } from "./call/guard.js";
 import { systemClock, type Clock } from "./clock.js";
 import type { Config, KeyEncryptionKey } from "./config/config.js";
@@ -83,7 +84,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
 
     // What every call passes, on every protocol: authentication, then rate limits.
     const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
-    const guard = createCallGuard(verifyCaller, limiter);
+    const guard = createCallGuard(verifyCaller, limiter, domain.iframeTokenCredential);
 
     // Health, readiness, metrics, reflection.
     const watchSlots = streamSlots(config.edge.healthWatchesPerConnection, config.edge.healthWatchesMax);
@@ -96,6 +97,7 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
         ...rpcMethods(DashboardService, dashboardServiceImpl(domain.dashboards, domain.embed), {
           access: "caller",
           maxRequestBytes: config.maxRequestBytes,
+          rendererFacing: [IFRAME_TOKEN_CREDENTIAL_METHOD],
         }),
         ...ops.rpcs,
       ],

@@ -8,4 +8,9 @@ export interface Caller {
   isAdmin: boolean;
   /** The tenants a non-admin may use. Empty for admins (they have all). */
   tenantIds: ReadonlySet<string>;
+  /**
+   * Set when the credential was an iframe token (its jti): a renderer holding one may ask for
+   * that token's own status and nothing else, so a token that leaks from a page grants no API.
+   */
+  iframeTokenId?: string;
 }

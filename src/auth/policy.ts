@@ -1,4 +1,4 @@
-import { forbidden } from "../errors/service-error.js";
+import { forbidden, ServiceError } from "../errors/service-error.js";
 import type { Caller } from "./caller.js";
 
 /**
@@ -62,6 +62,37 @@ export function assertMayRotateSigningKeys(caller: Caller): void {
  */
 export function mayVerifyIframeToken(caller: Caller, tokenOrganizationId: string): boolean {
   return caller.organizationId === tokenOrganizationId;
+}
+
+/** The one RPC an iframe token may be the credential of (for its own status; see assertIframeTokenChecksItself). */
+export const IFRAME_TOKEN_CREDENTIAL_METHOD = "VerifyIframeToken";
+
+/**
+ * An iframe token lives in a browser, where any script on the page can read
+ * it, so as a credential it opens exactly one door: asking whether it is
+ * still good. Every other call made with it is refused, whatever the call.
+ */
+export function assertMayCallWith(caller: Caller, method: string): void {
+  if (caller.iframeTokenId !== undefined && method !== IFRAME_TOKEN_CREDENTIAL_METHOD) {
+    throw new ServiceError(
+      "IFRAME_TOKEN_OUT_OF_SCOPE",
+      `an iframe token is a credential only for ${IFRAME_TOKEN_CREDENTIAL_METHOD} of itself, not for ${method}`,
+    );
+  }
+}
+
+/**
+ * A caller whose credential is an iframe token may verify that token only
+ * (same organization and jti, both signed), so a holder learns its own
+ * token's status and nothing about any other.
+ */
+export function assertIframeTokenChecksItself(caller: Caller, tokenId: string): void {
+  if (caller.iframeTokenId !== undefined && caller.iframeTokenId !== tokenId) {
+    throw new ServiceError(
+      "IFRAME_TOKEN_OUT_OF_SCOPE",
+      "an iframe token may only verify itself: send the same token as the credential and in the request",
+    );
+  }
 }
 
 /** The audit events a caller may list: like dashboards, the whole organization for admins, else its tenants' events. */

@@ -1,5 +1,6 @@
 import type { Caller } from "../auth/caller.js";
 import { bearerToken, type CallerVerifier } from "../auth/caller-verifier.js";
+import { assertMayCallWith } from "../auth/policy.js";
 import { ServiceError, unauthenticated } from "../errors/service-error.js";
 import type { RateLimitOutcome, RateLimiter } from "../ratelimit/rate-limiter.js";
 
@@ -28,21 +29,30 @@ export type CallGuard = (attempt: CallAttempt) => Promise<GuardedCall>;
  * signature check), so it is never refused because others on its address,
  * behind the same proxy or NAT, send bad ones.
  * The edge's one pipeline calls this for every protocol, so none can skip a step.
+ * `iframeToken` recognises a bearer that is one of our iframe tokens (undefined
+ * for any other) and makes it a caller scoped to verifying itself.
  */
-export function createCallGuard(verify: CallerVerifier, limiter: RateLimiter): CallGuard {
+export function createCallGuard(
+  verify: CallerVerifier,
+  limiter: RateLimiter,
+  iframeToken: (bearer: string) => Promise<Caller> | undefined = () => undefined,
+): CallGuard {
   return async (attempt) => {
     let caller: Caller;
     try {
       const token = bearerToken(attempt.authorization);
       if (!token) throw unauthenticated("an Authorization: Bearer token is required");
-      caller = await verify(token);
+      caller = await (iframeToken(token) ?? verify(token));
     } catch (err) {
       // Only the client's own failures count against its address, not faults on our side.
-      if (err instanceof ServiceError && err.reason === "UNAUTHORIZED") {
+      if (err instanceof ServiceError && (err.reason === "UNAUTHORIZED" || err.reason === "TOKEN_EXPIRED")) {
         await limiter.consumeFailedAuth(attempt.clientAddress);
       }
       throw err;
     }
-    return { caller, rateLimit: await limiter.consumeCall(attempt.method, caller) };
+    // Charged before the scope check, so calls an iframe token may not make still spend its budget.
+    const rateLimit = await limiter.consumeCall(attempt.method, caller);
+    assertMayCallWith(caller, attempt.method);
+    return { caller, rateLimit };
   };
 }

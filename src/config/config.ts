@@ -28,8 +28,11 @@ export interface Config {
   /** HMAC key for ListDashboards page tokens; generated and stored when unset. */
   pageTokenSecret: string | undefined;
   rateLimit: RateLimitConfig;
-  /** Browser origins allowed to call the RPC and REST paths (CORS); empty allows none. */
-  cors: { allowedOrigins: string[] };
+  /**
+   * Browser origins allowed to call the RPC and REST paths (CORS); empty allows none. Renderer
+   * origins may call only the renderer-facing RPC (VerifyIframeToken).
+   */
+  cors: { allowedOrigins: string[]; rendererOrigins: string[] };
   /** What the listener holds every connection to (see src/listener/limits.ts). */
   listener: ListenerLimits & {
     /** Expect a PROXY protocol header first on every connection (from TRUSTED_PROXIES only). */
@@ -152,6 +155,8 @@ export interface KeyEncryptionKey {
 
 export interface RateLimitConfig {
   iframeTokenPerMinute: number;
+  /** Calls made with an iframe token as the credential (a renderer checking its status), per token. */
+  iframeTokenStatusPerMinute: number;
   defaultPerMinute: number;
   failedAuthPerMinute: number;
   /** 0 disables the per-organization ceiling. */
@@ -210,6 +215,17 @@ const EnvSchema = z
     PORT: int(8080, 0, 65535),
     MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
     CORS_ALLOWED_ORIGINS: optionalString.pipe(
+      z
+        .string()
+        .superRefine((list, ctx) => {
+          for (const origin of splitList(list)) {
+            const problem = originProblem(origin);
+            if (problem) ctx.addIssue({ code: "custom", message: problem });
+          }
+        })
+        .optional(),
+    ),
+    CORS_RENDERER_ORIGINS: optionalString.pipe(
       z
         .string()
         .superRefine((list, ctx) => {
@@ -306,6 +322,7 @@ const EnvSchema = z
         .optional(),
     ),
     RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: int(10, 1, 1_000_000_000),
+    RATE_LIMIT_TOKEN_STATUS_PER_MINUTE: int(30, 1, 1_000_000_000),
     RATE_LIMIT_DEFAULT_PER_MINUTE: int(600, 1, 1_000_000_000),
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: int(30, 1, 1_000_000_000),
     RATE_LIMIT_ORGANIZATION_PER_MINUTE: int(0, 0, 1_000_000_000),
@@ -566,7 +583,10 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       keyPurgeIntervalMs: env.SIGNING_KEY_PURGE_INTERVAL_SECONDS * 1000,
     },
     pageTokenSecret: env.PAGE_TOKEN_SECRET,
-    cors: { allowedOrigins: env.CORS_ALLOWED_ORIGINS ? splitList(env.CORS_ALLOWED_ORIGINS) : [] },
+    cors: {
+      allowedOrigins: env.CORS_ALLOWED_ORIGINS ? splitList(env.CORS_ALLOWED_ORIGINS) : [],
+      rendererOrigins: env.CORS_RENDERER_ORIGINS ? splitList(env.CORS_RENDERER_ORIGINS) : [],
+    },
     listener: {
       headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_SECONDS * 1000,
       bodyTimeoutMs: env.HTTP_BODY_TIMEOUT_SECONDS * 1000,
@@ -599,6 +619,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     },
     rateLimit: {
       iframeTokenPerMinute: env.RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE,
+      iframeTokenStatusPerMinute: env.RATE_LIMIT_TOKEN_STATUS_PER_MINUTE,
       defaultPerMinute: env.RATE_LIMIT_DEFAULT_PER_MINUTE,
       failedAuthPerMinute: env.RATE_LIMIT_FAILED_AUTH_PER_MINUTE,
       organizationPerMinute: env.RATE_LIMIT_ORGANIZATION_PER_MINUTE,

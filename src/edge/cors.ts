@@ -31,9 +31,14 @@ const PREFLIGHT_MAX_AGE_SECONDS = 7200;
 export interface CorsOptions {
   /** Exact origins (scheme://host[:port]); empty allows none. */
   allowedOrigins: readonly string[];
+  /** Origins allowed on renderer-facing routes only (an embed's renderer checking its token), besides those. */
+  rendererOrigins?: readonly string[];
 }
 
-export type Cors = (req: HttpRequest, res: HttpResponse) => "preflight-answered" | "go-on";
+/** "renderer": a route an embedded renderer calls, open to the renderer origins too. */
+export type CorsAudience = "browser" | "renderer";
+
+export type Cors = (req: HttpRequest, res: HttpResponse, audience?: CorsAudience) => "preflight-answered" | "go-on";
 
 /**
  * CORS for the routes browsers call (the API's RPCs and the REST routes). A
@@ -45,12 +50,13 @@ export type Cors = (req: HttpRequest, res: HttpResponse) => "preflight-answered"
  */
 export function createCors(options: CorsOptions): Cors {
   const allowed = new Set(options.allowedOrigins);
-  return (req, res) => {
+  const forRenderers = new Set([...options.allowedOrigins, ...(options.rendererOrigins ?? [])]);
+  return (req, res, audience = "browser") => {
     const origin = req.headers.origin;
     // Answers differ by Origin, so caches (Connect GET makes reads cacheable) must key on it, even when it is absent.
     res.setHeader("vary", "Origin");
     if (origin === undefined) return "go-on";
-    const isAllowed = allowed.has(origin);
+    const isAllowed = (audience === "renderer" ? forRenderers : allowed).has(origin);
     if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
       if (!isAllowed) {
         writeHead(res, 403, { "content-length": "0" });

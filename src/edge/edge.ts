@@ -83,7 +83,11 @@ export function createEdge(o: EdgeOptions): Edge {
       const rpc = resolved.rpc;
       x.record.route = `${rpc.service.typeName}/${rpc.method.name}`;
       x.record.quiet = rpc.quiet;
-      if (rpc.access === "caller" && cors(req, res) === "preflight-answered") return;
+      if (
+        rpc.access === "caller" &&
+        cors(req, res, rpc.rendererFacing ? "renderer" : "browser") === "preflight-answered"
+      )
+        return;
       if (draining && !rpc.servedWhileDraining) return refuseRpcWhileDraining(x, rpc, o.rpc.maxTimeoutMs);
       return serveRpc(x, rpc, o.rpc);
     }

@@ -49,6 +49,8 @@ export const REASONS = {
     retryable: true,
     defaultRetryAfterMs: 60_000,
   },
+  /** An iframe token was the credential of a call other than VerifyIframeToken of that very token. */
+  IFRAME_TOKEN_OUT_OF_SCOPE: { code: Code.PermissionDenied, httpStatus: 403, retryable: false },
 
   // The edge's: refusals raised before a call reaches its handler.
   /** Not a well-formed request: target, authority, framing, message encoding, a timeout or GET parameter. */

@@ -39,7 +39,9 @@ export function createRateLimiter(
     log.warn("REDIS_URL is not set: rate limits are kept per process, so each replica has its own budget");
   }
 
-  const callerBudgets = new Map([policies.iframeToken, policies.default].map((p) => [p.name, budgetOf(p)]));
+  const callerBudgets = new Map(
+    [policies.iframeToken, policies.iframeTokenStatus, policies.default].map((p) => [p.name, budgetOf(p)]),
+  );
   const failedAuth = budgetOf(policies.failedAuth);
   const organization = policies.organization && budgetOf(policies.organization);
   const keyRotation = budgetOf(policies.keyRotation);
@@ -92,7 +94,7 @@ export function createRateLimiter(
   }
 
   async function consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
-    const budget = callerBudgets.get(callerPolicyOf(policies, method).name)!;
+    const budget = callerBudgets.get(callerPolicyOf(policies, method, caller).name)!;
     const own = await spend(budget, callerKeyOf(caller));
     if (own && !own.allowed) throw rateLimited(own.outcome);
     // Only calls the caller's own budget allows count against the organization, so one noisy

@@ -2,7 +2,8 @@ import type { Caller } from "../auth/caller.js";
 import type { RateLimitConfig } from "../config/config.js";
 
 /** Policy names are stable API: they appear in ErrorInfo metadata and in keys. */
-export type PolicyName = "iframe-token" | "default" | "failed-auth" | "organization" | "key-rotation";
+export type PolicyName =
+  "iframe-token" | "iframe-token-status" | "default" | "failed-auth" | "organization" | "key-rotation";
 
 export interface Policy {
   name: PolicyName;
@@ -13,6 +14,8 @@ export interface Policy {
 
 export interface Policies {
   iframeToken: Policy;
+  /** Calls whose credential is an iframe token (a renderer checking it), per token. */
+  iframeTokenStatus: Policy;
   default: Policy;
   failedAuth: Policy;
   /** Absent when the per-organization ceiling is off. */
@@ -26,6 +29,11 @@ const MINUTE = 60;
 export function policiesFrom(config: RateLimitConfig): Policies {
   return {
     iframeToken: { name: "iframe-token", points: config.iframeTokenPerMinute, windowSeconds: MINUTE },
+    iframeTokenStatus: {
+      name: "iframe-token-status",
+      points: config.iframeTokenStatusPerMinute,
+      windowSeconds: MINUTE,
+    },
     default: { name: "default", points: config.defaultPerMinute, windowSeconds: MINUTE },
     failedAuth: { name: "failed-auth", points: config.failedAuthPerMinute, windowSeconds: MINUTE },
     organization:
@@ -40,8 +48,13 @@ export function policiesFrom(config: RateLimitConfig): Policies {
   };
 }
 
-/** The per-caller policy of an RPC (REST routes pass the RPC they stand for). */
-export function callerPolicyOf(policies: Policies, method: string): Policy {
+/**
+ * The per-caller policy of an RPC (REST routes pass the RPC they stand for).
+ * A renderer's status checks have their own, per token, so embeds in many
+ * browsers never spend the budget of the backend that minted their tokens.
+ */
+export function callerPolicyOf(policies: Policies, method: string, caller?: Caller): Policy {
+  if (caller?.iframeTokenId !== undefined) return policies.iframeTokenStatus;
   return method === "CreateIframeToken" ? policies.iframeToken : policies.default;
 }
 

@@ -20,6 +20,7 @@ import { PageTokenCodec } from "../tokens/page-token.js";
 import { AuditEvents } from "./audit-events.js";
 import { Dashboards } from "./dashboards.js";
 import type { EmbedServices } from "./embed-services.js";
+import { iframeTokenCredential, type IframeTokenCredential } from "./iframe-token-credential.js";
 import { IframeTokens } from "./iframe-tokens.js";
 import { signingKeyPurgeJob } from "./signing-key-jobs.js";
 import { retentionJobs } from "../store/retention.js";
@@ -31,6 +32,8 @@ export interface Domain {
   signingKeys: KeyRing;
   /** The background jobs the domain needs run (see jobs/). */
   jobs: Job[];
+  /** Makes a bearer that is one of our iframe tokens a caller that may verify only itself. */
+  iframeTokenCredential: IframeTokenCredential;
   /** Stops following other replicas' changes. */
   close: Unlisten;
 }
@@ -71,9 +74,10 @@ export async function createDomain(
     ),
     now: clock,
   });
+  const verifyEmbed = createEmbedVerifier(config.embed, signingKeys, clock);
   const embed: EmbedServices = {
     iframeTokens: new IframeTokens({
-      verify: createEmbedVerifier(config.embed, signingKeys, clock),
+      verify: verifyEmbed,
       revocations: new RevocationStore(sql),
       transaction,
       embed: config.embed,
@@ -105,5 +109,6 @@ export async function createDomain(
       },
     })),
   ];
-  return { dashboards, embed, signingKeys, jobs, close };
+  const credential = iframeTokenCredential(verifyEmbed, config.auth.maxTokenBytes);
+  return { dashboards, embed, signingKeys, jobs, iframeTokenCredential: credential, close };
 }

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from "uuid";
 import type { CallScope } from "../call/call-scope.js";
-import { assertMayUseTenant, mayVerifyIframeToken } from "../auth/policy.js";
+import { assertIframeTokenChecksItself, assertMayUseTenant, mayVerifyIframeToken } from "../auth/policy.js";
 import type { EmbedConfig } from "../config/config.js";
 import { notFound, ServiceError } from "../errors/service-error.js";
 import type { RevocationStore } from "../store/revocation-store.js";
@@ -52,6 +52,7 @@ export class IframeTokens {
     if (!mayVerifyIframeToken(caller, token.organizationId)) {
       throw new ServiceError("TOKEN_INVALID", "the token is not a valid iframe token");
     }
+    assertIframeTokenChecksItself(caller, token.jti);
     const state = await this.deps.revocations.state(
       token.organizationId,
       token.tenantId,

@@ -137,7 +137,7 @@ describe("one kind of token used as the other", () => {
     }
   });
 
-  it("refuses an iframe token as the caller token of every REST route (401 UNAUTHORIZED)", async () => {
+  it("refuses an iframe token as the caller token of every REST route (403 IFRAME_TOKEN_OUT_OF_SCOPE)", async () => {
     for (const [method, path, body] of [
       ["GET", "/api/v1/dashboards", undefined],
       ["GET", "/api/v1/dashboards/tenant-a", undefined],
@@ -155,8 +155,8 @@ describe("one kind of token used as the other", () => {
         body: body ? JSON.stringify(body) : undefined,
       });
       expect({ route: `${method} ${path}`, status: res.status, body: await res.json() }).toMatchObject({
-        status: 401,
-        body: { success: false, code: "UNAUTHORIZED" },
+        status: 403,
+        body: { success: false, code: "IFRAME_TOKEN_OUT_OF_SCOPE" },
       });
     }
     // Still there: the DELETE above changed nothing.

@@ -116,13 +116,16 @@ describe("bearer tokens an attacker might send", () => {
     expect(dashboard!.createdBy).toBe("guide-user");
   });
 
-  it("refuses an iframe token presented as a caller token", async () => {
+  it("refuses an iframe token presented as a caller token (it is a credential only for verifying itself)", async () => {
     const admin = bearer(await callerToken({ org: "victim", admin: true }));
     const { token } = await client.createIframeToken(
       { tenantId: "acme-tenant", workspaceId: "w1", dashboardId: victimDashboardId },
       admin,
     );
-    expect(await failureOf(client.listDashboards({}, bearer(token)))).toMatchObject(unauthenticated);
+    expect(await failureOf(client.listDashboards({}, bearer(token)))).toMatchObject({
+      code: Code.PermissionDenied,
+      reason: "IFRAME_TOKEN_OUT_OF_SCOPE",
+    });
   });
 });
 

@@ -17,6 +17,7 @@ describe("policies", () => {
   it("takes the guide's defaults from an empty environment", () => {
     const p = policiesFrom(loadConfig({}).rateLimit);
     expect(p.iframeToken).toEqual({ name: "iframe-token", points: 10, windowSeconds: 60 });
+    expect(p.iframeTokenStatus).toEqual({ name: "iframe-token-status", points: 30, windowSeconds: 60 });
     expect(p.default).toEqual({ name: "default", points: 600, windowSeconds: 60 });
     expect(p.failedAuth).toEqual({ name: "failed-auth", points: 30, windowSeconds: 60 });
     expect(p.organization).toBeUndefined();
@@ -39,6 +40,15 @@ describe("policies", () => {
     for (const m of ["CreateDashboard", "GetDashboard", "ListDashboards", "DeleteDashboard", "Anything"]) {
       expect(callerPolicyOf(p, m).name).toBe("default");
     }
+  });
+
+  it("holds every call made with an iframe token to that token's status policy", () => {
+    const p = policiesFrom(loadConfig({}).rateLimit);
+    const renderer: Caller = { ...caller("acme", "iframe-token:j1"), iframeTokenId: "j1" };
+    for (const m of ["VerifyIframeToken", "CreateIframeToken", "ListDashboards"]) {
+      expect(callerPolicyOf(p, m, renderer).name).toBe("iframe-token-status");
+    }
+    expect(callerPolicyOf(p, "VerifyIframeToken", caller("acme", "alice")).name).toBe("default");
   });
 
   it("keys callers by organization and subject, without collisions between crafted ids", () => {

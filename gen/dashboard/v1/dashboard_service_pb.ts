@@ -717,6 +717,9 @@ export const DashboardService: GenService<{
    * Failures: ErrorInfo reason TOKEN_EXPIRED (FAILED_PRECONDITION; mint a new
    * one), TOKEN_REVOKED (FAILED_PRECONDITION) or TOKEN_INVALID
    * (INVALID_ARGUMENT; also for a token of another organization).
+   * The iframe token itself may be the bearer credential, for checking that
+   * same token only (a renderer in the browser); any other use of it is
+   * IFRAME_TOKEN_OUT_OF_SCOPE (PERMISSION_DENIED).
    *
    * @generated from rpc dashboard.v1.DashboardService.VerifyIframeToken
    */

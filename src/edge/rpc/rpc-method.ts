@@ -29,6 +29,8 @@ export interface RpcMethod {
   servedWhileDraining: boolean;
   /** Logged at debug level (probes would drown the call log). */
   quiet: boolean;
+  /** Called by embedded renderers too, so CORS also admits the renderer origins. */
+  rendererFacing: boolean;
   streamSlots?: StreamSlots;
 }
 
@@ -39,6 +41,8 @@ export interface ServiceRouting {
   quiet?: boolean;
   /** Caps on concurrent calls of particular methods (by method name), such as long-lived watches. */
   streamSlots?: Record<string, StreamSlots>;
+  /** Methods (by name) embedded renderers call. */
+  rendererFacing?: readonly string[];
 }
 
 /** Every method of a service implementation, ready for the routing table. */
@@ -57,6 +61,7 @@ export function rpcMethods<S extends DescService>(
     maxRequestBytes: routing.maxRequestBytes,
     servedWhileDraining: routing.servedWhileDraining ?? false,
     quiet: routing.quiet ?? false,
+    rendererFacing: routing.rendererFacing?.includes(method.name) ?? false,
     ...(routing.streamSlots?.[method.name] ? { streamSlots: routing.streamSlots[method.name] } : {}),
   }));
 }
