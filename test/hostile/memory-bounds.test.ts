@@ -310,7 +310,9 @@ describe("memory bounds under attack (a spawned server, real sockets)", () => {
       // The limit is advertised (not node's 2^32-1) and enforced on a client that ignores it.
       expect(advertised).toBe(LIMIT);
       expect(apiAccepted.length).toBeGreaterThan(0);
-      expect(apiAccepted.length).toBeLessThanOrEqual(LIMIT);
+      // Refused past the limit; more than LIMIT may be accepted over the burst, as the server closes
+      // answered streams and frees their slots (faster on Node 24), but never more open at once.
+      expect(apiAccepted.length).toBeLessThan(BURST);
       expect(figures.apiMostOpenAtOnce).toBeLessThanOrEqual(LIMIT);
       // Every accepted stream is refused from its headers, before any of its body is read, and closed.
       expect(figures.apiStillOpen, `API streams the server never closed: ${JSON.stringify(figures.apiOutcomes)}`).toBe(
@@ -400,7 +402,7 @@ describe("memory bounds under attack (a spawned server, real sockets)", () => {
       recordFigures("memory-bounds-a-http2-authenticated", figures);
 
       expect(advertised).toBe(LIMIT);
-      expect(aAccepted.length).toBeLessThanOrEqual(LIMIT);
+      expect(aAccepted.length).toBeLessThan(BURST);
       expect(figures.burstMostOpenAtOnce).toBeLessThanOrEqual(LIMIT);
       // Every stream ends, ended by the server: held bodies when HTTP_BODY_TIMEOUT_SECONDS passes
       // (CANCEL), bodies past the budget at once (OVERLOADED, or a reset); none is left open.
