@@ -1,5 +1,5 @@
 import { invalidArgument, type FieldViolation } from "../errors/service-error.js";
-import type { DashboardUpdateValues, UpdatePath } from "../service/dashboard-update.js";
+import { IMMUTABLE, type DashboardUpdateValues, type UpdatePath } from "../service/dashboard-update.js";
 import { EMBED_PERMISSIONS, EMBED_THEMES, type EmbedPermission, type EmbedTheme } from "../tokens/embed-settings.js";
 import type { EmbedSettingsInput, EmbedViewerInput } from "../validation/embed-rules.js";
 
@@ -54,16 +54,6 @@ const EMBED_DEFAULT_MEMBERS: Record<string, UpdatePath> = {
   time_zone: "embed_defaults.time_zone",
   theme: "embed_defaults.theme",
 };
-const IMMUTABLE = [
-  "id",
-  "tenant_id",
-  "dashboard_id",
-  "organization_id",
-  "created_by",
-  "created_at",
-  "updated_at",
-  "etag",
-];
 
 /**
  * A JSON merge patch (RFC 7396) of the REST dashboard as an update: each

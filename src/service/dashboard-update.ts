@@ -38,7 +38,8 @@ const MUTABLE: UpdatePath[] = [
   ...EMBED_DEFAULT_PATHS,
   "permission_ceiling",
 ];
-const IMMUTABLE = [
+/** Fields a dashboard is born with and keeps: naming one in an update is INVALID_ARGUMENT. */
+export const IMMUTABLE = [
   "id",
   "tenant_id",
   "dashboard_id",
