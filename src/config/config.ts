@@ -190,6 +190,18 @@ const ASYMMETRIC_ALGORITHMS = [
 
 const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+/** A comma-separated list of browser origins, each exactly as a browser sends it in Origin. */
+const originList = optionalString.pipe(
+  z
+    .string()
+    .superRefine((list, ctx) => {
+      for (const origin of splitList(list)) {
+        const problem = originProblem(origin);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }
+    })
+    .optional(),
+);
 /** "host:port,host:port" ("[v6]:port" too), as Sentinel and Cluster nodes are given. */
 const hostPortList = z.string().transform((value, ctx): HostPort[] => {
   const nodes: HostPort[] = [];
@@ -214,28 +226,8 @@ const EnvSchema = z
     HOST: z.preprocess(blankToUndefined, z.string().default("0.0.0.0")),
     PORT: int(8080, 0, 65535),
     MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 64 * 1024 * 1024),
-    CORS_ALLOWED_ORIGINS: optionalString.pipe(
-      z
-        .string()
-        .superRefine((list, ctx) => {
-          for (const origin of splitList(list)) {
-            const problem = originProblem(origin);
-            if (problem) ctx.addIssue({ code: "custom", message: problem });
-          }
-        })
-        .optional(),
-    ),
-    CORS_RENDERER_ORIGINS: optionalString.pipe(
-      z
-        .string()
-        .superRefine((list, ctx) => {
-          for (const origin of splitList(list)) {
-            const problem = originProblem(origin);
-            if (problem) ctx.addIssue({ code: "custom", message: problem });
-          }
-        })
-        .optional(),
-    ),
+    CORS_ALLOWED_ORIGINS: originList,
+    CORS_RENDERER_ORIGINS: originList,
     LOG_LEVEL: z.preprocess(
       blankToUndefined,
       z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
