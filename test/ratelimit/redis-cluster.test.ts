@@ -5,7 +5,7 @@ import { PrivateRedisCluster } from "../helpers/redis-cluster.js";
 import { eventually, uniquePrefix } from "../helpers/redis.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
-import { connectClient, dashboardToMint, type MintTarget } from "./setup.js";
+import { alternateMints, connectClient, dashboardToMint, type MintTarget } from "./setup.js";
 
 const org = "org-cluster";
 
@@ -38,13 +38,7 @@ describe("two servers sharing limits through a three-node Redis Cluster", () => 
     await cluster?.stop();
   });
 
-  async function alternate(sub: string, calls: number): Promise<string[]> {
-    const token = bearer(await callerToken({ org, admin: true, sub }));
-    const clients = [connectClient(a.baseUrl), connectClient(b.baseUrl)];
-    const results: string[] = [];
-    for (let i = 0; i < calls; i++) results.push(await outcomeOf(clients[i % 2]!.createIframeToken(target, token)));
-    return results;
-  }
+  const alternate = (sub: string, calls: number) => alternateMints([a.baseUrl, b.baseUrl], org, target, sub, calls);
 
   /** Both servers say (in /readyz) that their limits are in Redis. */
   async function untilBothUseRedis(): Promise<void> {

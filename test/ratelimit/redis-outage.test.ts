@@ -4,7 +4,7 @@ import { outcomeOf } from "../helpers/errors.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
 import { eventually, PrivateRedis, silentRedis, uniquePrefix } from "../helpers/redis.js";
-import { connectClient, dashboardToMint, type MintTarget } from "./setup.js";
+import { alternateMints, connectClient, dashboardToMint, type MintTarget } from "./setup.js";
 
 const org = "org-outage";
 
@@ -52,13 +52,7 @@ describe("two servers on a private Redis that is stopped and started again", () 
     }
   }
 
-  async function alternate(sub: string, calls: number): Promise<string[]> {
-    const token = bearer(await callerToken({ org, admin: true, sub }));
-    const clients = [connectClient(a.baseUrl), connectClient(b.baseUrl)];
-    const results: string[] = [];
-    for (let i = 0; i < calls; i++) results.push(await outcomeOf(clients[i % 2]!.createIframeToken(target, token)));
-    return results;
-  }
+  const alternate = (sub: string, calls: number) => alternateMints([a.baseUrl, b.baseUrl], org, target, sub, calls);
 
   it("shares one limit, keeps serving within per-process limits while Redis is down, and shares again once it is back", async () => {
     await untilBothUseRedis("start");

@@ -1,5 +1,6 @@
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { dashboardClient, type DashboardClient } from "../helpers/clients.js";
+import { outcomeOf } from "../helpers/errors.js";
 import { bearer, callerToken } from "../helpers/tokens.js";
 
 export const IFRAME_TOKEN_PATH = "/dashboard.v1.DashboardService/CreateIframeToken";
@@ -31,4 +32,19 @@ export async function mintWithFetch(baseUrl: string, token: string, target: Mint
     headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
     body: JSON.stringify(target),
   });
+}
+
+/** `calls` mints by one caller of `org`, alternating between two servers: "ok" or each refusal's reason. */
+export async function alternateMints(
+  baseUrls: [string, string],
+  org: string,
+  target: MintTarget,
+  sub: string,
+  calls: number,
+): Promise<string[]> {
+  const token = bearer(await callerToken({ org, admin: true, sub }));
+  const clients = baseUrls.map(connectClient);
+  const results: string[] = [];
+  for (let i = 0; i < calls; i++) results.push(await outcomeOf(clients[i % 2]!.createIframeToken(target, token)));
+  return results;
 }
