@@ -12,13 +12,17 @@ export interface ServerProcess {
   baseUrl: string;
   /** Every log line the process has written so far (stdout and stderr). */
   lines: string[];
+  /** Resolves with the first line (already written, or still to come) that matches. */
+  waitForLine(pattern: RegExp): Promise<string>;
   /** Sends a signal and waits for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
 /**
  * The service as a real separate process (`node --import tsx src/main.ts`),
- * the way an operator runs it; resolves once its port accepts connections.
+ * the way an operator runs it; resolves once its port accepts connections and,
+ * when LOG_LEVEL shows it, its listening line has been read from the pipe (the
+ * port can open before the start-up lines arrive).
  */
 export async function spawnServer(
   env: Record<string, string>,
@@ -34,8 +38,31 @@ export async function spawnServer(
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: string[] = [];
-  createInterface({ input: child.stdout }).on("line", (line) => lines.push(line));
-  createInterface({ input: child.stderr }).on("line", (line) => lines.push(line));
+  const waiters = new Set<{ pattern: RegExp; resolve: (line: string) => void }>();
+  const onLine = (line: string) => {
+    lines.push(line);
+    for (const waiter of waiters) {
+      if (!waiter.pattern.test(line)) continue;
+      waiters.delete(waiter);
+      waiter.resolve(line);
+    }
+  };
+  createInterface({ input: child.stdout }).on("line", onLine);
+  createInterface({ input: child.stderr }).on("line", onLine);
+  const waitForLine = (pattern: RegExp) =>
+    new Promise<string>((resolve, reject) => {
+      const seen = lines.find((line) => pattern.test(line));
+      if (seen !== undefined) return resolve(seen);
+      if (child.exitCode !== null || child.signalCode !== null) {
+        return reject(new Error(`server has exited without writing ${pattern}:\n${lines.join("\n")}`));
+      }
+      const waiter = { pattern, resolve };
+      waiters.add(waiter);
+      child.once("exit", (code) => {
+        if (!waiters.delete(waiter)) return;
+        reject(new Error(`server exited with ${code} before writing ${pattern}:\n${lines.join("\n")}`));
+      });
+    });
   // Ready when the port accepts connections (whatever LOG_LEVEL hides), or failed when the process exits.
   await new Promise<void>((resolve, reject) => {
     const deadline = Date.now() + timeoutMs;
@@ -62,11 +89,13 @@ export async function spawnServer(
     };
     attempt();
   });
+  if (port > 0 && port < 65536 && LOGS_LISTENING.has(env.LOG_LEVEL ?? "info")) await waitForLine(/ listening /);
   return {
     child,
     port,
     baseUrl: `http://127.0.0.1:${port}`,
     lines,
+    waitForLine,
     async stop(signal = "SIGTERM") {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
@@ -75,6 +104,9 @@ export async function spawnServer(
     },
   };
 }
+
+/** The levels at which the service writes its "listening" line. */
+const LOGS_LISTENING = new Set(["trace", "debug", "info"]);
 
 /** A port nothing listens on right now. */
 export async function freePort(): Promise<number> {
