@@ -29,9 +29,11 @@ export async function spawnServer(
   timeoutMs = 30_000,
   /** What to run: the TypeScript sources (through tsx), or the compiled build as in production. */
   entry: "source" | "build" = "source",
+  /** Flags for node itself, e.g. --cpu-prof for the benchmark's profile run. */
+  nodeArgs: string[] = [],
 ): Promise<ServerProcess> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
-  const args = entry === "build" ? ["dist/src/main.js"] : ["--import", "tsx", "src/main.ts"];
+  const args = [...nodeArgs, ...(entry === "build" ? ["dist/src/main.js"] : ["--import", "tsx", "src/main.ts"])];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOST: "127.0.0.1", ...env, PORT: String(port) },
