@@ -8,7 +8,10 @@ import { ServiceError } from "../errors/service-error.js";
  * commit) fails with the right reason wherever it was.
  */
 export class Deadline {
-  private readonly controller = new AbortController();
+  // Made on first use of `signal`: most calls (a cached read) end without anyone asking for one.
+  private controller: AbortController | undefined;
+  private ended: ServiceError | undefined;
+  private listeners: ((reason: ServiceError) => void)[] | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** performance.now() at which it passes; undefined when the call has no time limit. */
   readonly expiresAt: number | undefined;
@@ -26,11 +29,37 @@ export class Deadline {
   }
 
   get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.ended) this.controller.abort(this.ended);
+    }
     return this.controller.signal;
   }
 
   get done(): boolean {
-    return this.controller.signal.aborted;
+    return this.ended !== undefined;
+  }
+
+  /** Why the call ended (DEADLINE_EXCEEDED or CANCELED); undefined while it goes on. */
+  get reason(): ServiceError | undefined {
+    return this.ended;
+  }
+
+  /**
+   * Calls listener once, when the call ends (at once if it has); returns what
+   * takes it back. The edge's own waits use this rather than an abort
+   * listener on the signal, which would make the signal.
+   */
+  onDone(listener: (reason: ServiceError) => void): () => void {
+    if (this.ended) {
+      listener(this.ended);
+      return () => {};
+    }
+    (this.listeners ??= []).push(listener);
+    return () => {
+      const at = this.listeners?.indexOf(listener) ?? -1;
+      if (at >= 0) this.listeners!.splice(at, 1);
+    };
   }
 
   /** Milliseconds left (0 once passed); undefined without a time limit. */
@@ -45,7 +74,7 @@ export class Deadline {
 
   /** Throws the reason the call ended, if it has. */
   throwIfDone(): void {
-    if (this.controller.signal.aborted) throw this.controller.signal.reason as ServiceError;
+    if (this.ended) throw this.ended;
   }
 
   /** The call is over: no timer outlives it. */
@@ -60,6 +89,11 @@ export class Deadline {
 
   private abort(reason: ServiceError): void {
     clearTimeout(this.timer);
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.ended) return;
+    this.ended = reason;
+    this.controller?.abort(reason);
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    for (const listener of listeners ?? []) listener(reason);
   }
 }

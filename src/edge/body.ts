@@ -31,6 +31,7 @@ export function consumeBody(
   const req = x.req;
   return new Promise<void>((resolve, reject) => {
     let settled = false;
+    let stopWaiting = () => {};
     const settle = (err: Error | undefined) => {
       if (settled) return;
       settled = true;
@@ -38,7 +39,7 @@ export function consumeBody(
       req.off("end", onEnd);
       req.off("error", onError);
       req.off("close", onClose);
-      deadline.signal.removeEventListener("abort", onAbort);
+      stopWaiting();
       if (err === undefined) resolve();
       else {
         req.pause();
@@ -58,9 +59,8 @@ export function consumeBody(
     const onClose = () => {
       if (!req.complete) settle(new ServiceError("CANCELED", "the client broke off the request"));
     };
-    const onAbort = () => settle(deadline.signal.reason as ServiceError);
-    if (deadline.done) return settle(deadline.signal.reason as ServiceError);
-    deadline.signal.addEventListener("abort", onAbort);
+    if (deadline.reason) return settle(deadline.reason);
+    stopWaiting = deadline.onDone(settle);
     req.on("data", onData);
     req.once("end", onEnd);
     req.once("error", onError);

@@ -14,7 +14,7 @@ const QUERY_CANCELED = "57014";
 export function shapeDatabaseError(err: unknown, deadline: Deadline | undefined): unknown {
   if (err instanceof ServiceError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  if (deadline?.done) return deadline.signal.reason as ServiceError;
+  if (deadline?.reason) return deadline.reason;
   if (code === QUERY_CANCELED || isTransientDatabaseError(err)) {
     return new ServiceError("UNAVAILABLE", "the service is temporarily unavailable, retry later", { cause: err });
   }

@@ -43,8 +43,8 @@ export class GroupCommit<T> {
 
   add(item: T, deadline?: Deadline): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (deadline?.done) {
-        reject(deadline.signal.reason as Error);
+      if (deadline?.reason) {
+        reject(deadline.reason);
         return;
       }
       if (this.queue.length >= this.maxQueued) {
@@ -59,16 +59,15 @@ export class GroupCommit<T> {
           pending.reject(err);
         };
         // A call that ended (the client left) while its item is being written gets the write's outcome.
-        const onAbort = () => {
-          if (this.queue.includes(pending)) giveUp(deadline.signal.reason);
-        };
-        deadline.signal.addEventListener("abort", onAbort, { once: true });
+        const stopWaiting = deadline.onDone((reason) => {
+          if (this.queue.includes(pending)) giveUp(reason);
+        });
         const timer = setTimeout(() => giveUp(overloaded("audit queue")), shedAfterMs(deadline.remainingMs()));
         const settle = (then: () => void) => {
           if (pending.settled) return;
           pending.settled = true;
           clearTimeout(timer);
-          deadline.signal.removeEventListener("abort", onAbort);
+          stopWaiting();
           then();
         };
         pending.resolve = () => settle(resolve);

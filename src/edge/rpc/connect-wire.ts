@@ -82,7 +82,7 @@ export function connectUnaryWire(
     async answer(answer, headers) {
       const all = mergeHeaders(headers, answer.header);
       all["content-type"] = binary ? "application/proto" : "application/json";
-      answer.trailer.forEach((value, name) => (all[`trailer-${name}`] = value));
+      answer.trailer?.forEach((value, name) => (all[`trailer-${name}`] = value));
       await send(200, all, encodeMessage(rpc.method.output, answer.output as Message, binary));
     },
 
@@ -162,7 +162,7 @@ export function connectStreamWire(
       else await sendOne(answer.output as Message);
       if (!x.res.headersSent) start(mergeHeaders(headers, answer.header));
       const trailers: HeaderMap = {};
-      answer.trailer.forEach((value, name) => (trailers[name] = value));
+      answer.trailer?.forEach((value, name) => (trailers[name] = value));
       await end(undefined, trailers);
     },
 

@@ -99,7 +99,7 @@ export function grpcWire(
         await send(answer.output as Parameters<typeof encodeMessage>[1]);
       }
       const trailers = grpcStatusHeaders(undefined);
-      answer.trailer.forEach((value, name) => (trailers[name] = value));
+      answer.trailer?.forEach((value, name) => (trailers[name] = value));
       await finish(trailers);
     },
 
@@ -121,8 +121,8 @@ function header(x: Exchange, name: string): string | undefined {
 }
 
 /** The pipeline's headers with those the handler set on its context; the handler's win. */
-export function mergeHeaders(pipeline: HeaderMap, handler: Headers): HeaderMap {
+export function mergeHeaders(pipeline: HeaderMap, handler: Headers | undefined): HeaderMap {
   const merged: HeaderMap = { ...pipeline };
-  handler.forEach((value, name) => (merged[name] = value));
+  handler?.forEach((value, name) => (merged[name] = value));
   return merged;
 }

@@ -81,7 +81,7 @@ export async function* readEnvelopedStream(
     splitter.end();
   } catch (err) {
     if (err instanceof ServiceError) throw err;
-    if (deadline.done) throw deadline.signal.reason as ServiceError;
+    if (deadline.reason) throw deadline.reason;
     throw new ServiceError("CANCELED", "the client broke off the request stream", { cause: err });
   } finally {
     if (held > 0) x.release(held, authenticated);

@@ -8,6 +8,7 @@ import {
 } from "@connectrpc/connect";
 import type { Deadline } from "../../call/deadline.js";
 import type { HttpRequest } from "../http-types.js";
+import { CallContext, plainHeaders } from "./handler-context.js";
 import { answerMessage } from "./messages.js";
 
 /** Where a stream of this kind counts, so one connection (or everyone) cannot hold too many open. */
@@ -69,11 +70,11 @@ export function rpcMethods<S extends DescService>(
 export type RpcInput = MessageShape<DescMessage> | AsyncIterable<MessageShape<DescMessage>>;
 export type RpcOutput = MessageShape<DescMessage> | AsyncIterable<MessageShape<DescMessage>>;
 
-/** What a handler answered: its message(s), and the headers and trailers it set on its context. */
+/** What a handler answered: its message(s), and the headers and trailers it set on its context, if any. */
 export interface RpcAnswer {
   output: RpcOutput;
-  header: Headers;
-  trailer: Headers;
+  header: Headers | undefined;
+  trailer: Headers | undefined;
 }
 
 /** Whether the method's request is a stream of messages (client or bidirectional streaming). */
@@ -83,9 +84,10 @@ export const answersStream = (m: DescMethod) =>
   m.methodKind === "server_streaming" || m.methodKind === "bidi_streaming";
 
 /**
- * Runs the implementation with a handler context made by connect's own
- * createHandlerContext: its signal is the call's deadline (which also fires
- * when the client goes away), its values carry the guarded call.
+ * Runs the implementation with a handler context whose signal is the call's
+ * deadline (which also fires when the client goes away) and whose values
+ * carry the guarded call: a CallContext for a single answer, connect's own
+ * createHandlerContext for a stream of them.
  */
 export async function invokeRpc(
   rpc: RpcMethod,
@@ -94,6 +96,23 @@ export async function invokeRpc(
   deadline: Deadline,
   values: ContextValues,
 ): Promise<RpcAnswer> {
+  const schema = rpc.method.output;
+  const spec = rpc.spec;
+  if (spec.kind === "unary" || spec.kind === "client_streaming") {
+    const { req, protocolName, url } = request;
+    const context = new CallContext(
+      rpc.service,
+      rpc.method,
+      protocolName,
+      req.method ?? "POST",
+      url,
+      values,
+      deadline,
+      req.headers,
+    );
+    const output = answerMessage(schema, await spec.impl(input as never, context));
+    return { output, header: context.setHeader, trailer: context.setTrailer };
+  }
   const context = createHandlerContext({
     service: rpc.service,
     method: rpc.method,
@@ -105,26 +124,12 @@ export async function invokeRpc(
     requestHeader: plainHeaders(request.req.headers),
     contextValues: values,
   });
-  const schema = rpc.method.output;
-  const spec = rpc.spec;
-  const answer = (output: RpcOutput): RpcAnswer => ({
-    output,
+  // The context lives as long as the stream: aborted (its timer cleared) once the last message is out.
+  return {
+    output: mapStream(spec.impl(input as never, context), schema, () => context.abort()),
     header: context.responseHeader,
     trailer: context.responseTrailer,
-  });
-  switch (spec.kind) {
-    case "unary":
-    case "client_streaming":
-      try {
-        return answer(answerMessage(schema, await spec.impl(input as never, context)));
-      } finally {
-        context.abort();
-      }
-    case "server_streaming":
-    case "bidi_streaming":
-      // The context lives as long as the stream: aborted (its timer cleared) once the last message is out.
-      return answer(mapStream(spec.impl(input as never, context), schema, () => context.abort()));
-  }
+  };
 }
 
 async function* mapStream(
@@ -137,15 +142,4 @@ async function* mapStream(
   } finally {
     done();
   }
-}
-
-/** Request headers for the handler context: pseudo-headers dropped, repeated ones joined. */
-function plainHeaders(headers: HttpRequest["headers"]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name in headers) {
-    if (name.startsWith(":")) continue;
-    const value = headers[name];
-    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value;
-  }
-  return out;
 }
