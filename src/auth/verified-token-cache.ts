@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Caller } from "./caller.js";
 
@@ -17,9 +16,11 @@ const SWEEP_EVERY_MS = 10_000;
 /**
  * Callers of tokens already verified, so the same bearer token on its next
  * call skips signature verification (the most expensive step of a read).
- * Keyed by the token's SHA-256, so a key costs 32 bytes however large the
- * token; bounded by the estimated size of the callers it holds (a token with
- * a thousand tenant ids costs what it weighs), least recently used first out.
+ * Keyed by the token itself: a SHA-256 of it on every call was a tenth of a
+ * cached read's own work, and only an exact match may ever hit. Bounded by the
+ * estimated size of the entries, the token's own characters included (a long
+ * token, or one with a thousand tenant ids, costs what it weighs), least
+ * recently used first out.
  * An entry never outlives its token's exp nor maxAgeMs.
  */
 export class VerifiedTokenCache {
@@ -34,7 +35,7 @@ export class VerifiedTokenCache {
     }
     this.entries = new LRUCache<string, Caller>({
       maxSize: options.maxBytes,
-      sizeCalculation: callerBytes,
+      sizeCalculation: (caller, token) => callerBytes(caller) + 2 * token.length,
       ttlAutopurge: false,
       perf: { now: options.now },
       // Read the app clock on every check (lru-cache would otherwise reuse one reading for a millisecond).
@@ -44,7 +45,7 @@ export class VerifiedTokenCache {
   }
 
   get(token: string): Caller | undefined {
-    return this.entries?.get(keyOf(token));
+    return this.entries?.get(token);
   }
 
   set(token: string, caller: Caller, expiresAtMs: number): void {
@@ -56,7 +57,7 @@ export class VerifiedTokenCache {
       this.lastSweep = now;
       this.entries.purgeStale();
     }
-    this.entries.set(keyOf(token), caller, { ttl });
+    this.entries.set(token, caller, { ttl });
   }
 
   get size(): number {
@@ -69,9 +70,7 @@ export class VerifiedTokenCache {
   }
 }
 
-const keyOf = (token: string) => createHash("sha256").update(token).digest("base64url");
-
-/** A generous estimate of what an entry keeps alive: its key, its strings (two bytes a character) and the objects around them. */
+/** A generous estimate of what a caller keeps alive: its strings (two bytes a character) and the objects around them. */
 export function callerBytes(caller: Caller): number {
   let bytes = 300 + 2 * (caller.subject.length + caller.organizationId.length);
   for (const tenantId of caller.tenantIds) bytes += 64 + 2 * tenantId.length;

@@ -36,8 +36,30 @@ export function iframeTokenCredential(verify: EmbedVerifier, maxTokenBytes: numb
   };
 }
 
-/** Our header (EdDSA, our typ): the only shape worth a signature check as an iframe token. */
+/**
+ * Our header (EdDSA, our typ): the only shape worth a signature check as an
+ * iframe token. Every call carries a bearer, and their header segments repeat
+ * (one per signing key or identity provider key), so the answer is kept per
+ * segment: a few, bounded, instead of a base64 and JSON decode on every call.
+ */
 function looksLikeIframeToken(bearer: string): boolean {
+  const dot = bearer.indexOf(".");
+  if (dot <= 0 || dot > MAX_REMEMBERED_HEADER_CHARS) return decodesAsIframeToken(bearer);
+  const segment = bearer.slice(0, dot);
+  let known = headerVerdicts.get(segment);
+  if (known === undefined) {
+    known = decodesAsIframeToken(bearer);
+    if (headerVerdicts.size >= MAX_REMEMBERED_HEADERS) headerVerdicts.clear();
+    headerVerdicts.set(segment, known);
+  }
+  return known;
+}
+
+const MAX_REMEMBERED_HEADERS = 256;
+const MAX_REMEMBERED_HEADER_CHARS = 512;
+const headerVerdicts = new Map<string, boolean>();
+
+function decodesAsIframeToken(bearer: string): boolean {
   try {
     const header = decodeProtectedHeader(bearer);
     return header.typ === EMBED_TOKEN_TYPE && header.alg === EMBED_ALGORITHM;

@@ -78,11 +78,15 @@ describe("the verified-token cache", () => {
     expect(cache.size).toBe(1);
   });
 
-  it("keys entries by the token's hash: a 10 kB token costs the same key as a short one", () => {
+  it("counts the token itself in an entry's size, and hits only on the exact token", () => {
     const clock = new ManualClock(1_000_000);
     const cache = cacheWith(clock);
-    cache.set("x".repeat(10_000), caller("a"), 1_100_000);
-    cache.set("y", caller("a"), 1_100_000);
-    expect(cache.bytes).toBe(2 * callerBytes(caller("a")));
+    const long = "x".repeat(10_000);
+    cache.set(long, caller("a"), 1_100_000);
+    cache.set("y", caller("b"), 1_100_000);
+    expect(cache.bytes).toBe(2 * callerBytes(caller("a")) + 2 * (long.length + 1));
+    expect(cache.get(`${long}x`)).toBeUndefined();
+    expect(cache.get(long.slice(1))).toBeUndefined();
+    expect(cache.get("x".repeat(10_000))?.subject).toBe("a");
   });
 });
