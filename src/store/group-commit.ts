@@ -7,6 +7,8 @@ interface Pending<T> {
   /** The span of the call that added it, for the batch span's links. */
   caller: SpanContext | undefined;
   settled: boolean;
+  /** performance.now() at which its caller stops waiting (OVERLOADED); Infinity without a deadline. */
+  shedAt: number;
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -27,6 +29,11 @@ interface Pending<T> {
 export class GroupCommit<T> {
   private queue: Pending<T>[] = [];
   private writing = false;
+  // Callers with a deadline that still wait, queued or in the write in flight. One timer, armed for the
+  // soonest of them, sheds them all: a timer per item was a cost on every mint.
+  private readonly waiting = new Set<Pending<T>>();
+  private shedTimer: NodeJS.Timeout | undefined;
+  private shedTimerAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly write: (items: T[]) => Promise<void>,
@@ -51,32 +58,62 @@ export class GroupCommit<T> {
         reject(overloaded("audit queue"));
         return;
       }
-      const pending: Pending<T> = { item, caller: currentSpanContext(), settled: false, resolve, reject };
+      const pending: Pending<T> = {
+        item,
+        caller: currentSpanContext(),
+        settled: false,
+        shedAt: Number.POSITIVE_INFINITY,
+        resolve,
+        reject,
+      };
       if (deadline) {
-        const giveUp = (err: unknown) => {
-          const i = this.queue.indexOf(pending);
-          if (i !== -1) this.queue.splice(i, 1);
-          pending.reject(err);
-        };
         // A call that ended (the client left) while its item is being written gets the write's outcome.
         const stopWaiting = deadline.onDone((reason) => {
-          if (this.queue.includes(pending)) giveUp(reason);
+          if (this.queue.includes(pending)) this.giveUp(pending, reason);
         });
-        const timer = setTimeout(() => giveUp(overloaded("audit queue")), shedAfterMs(deadline.remainingMs()));
         const settle = (then: () => void) => {
           if (pending.settled) return;
           pending.settled = true;
-          clearTimeout(timer);
+          this.waiting.delete(pending);
           stopWaiting();
           then();
         };
         pending.resolve = () => settle(resolve);
         pending.reject = (err) => settle(() => reject(err));
+        pending.shedAt = performance.now() + shedAfterMs(deadline.remainingMs());
+        this.waiting.add(pending);
+        this.armShedding(pending.shedAt);
       }
       this.queue.push(pending);
       // drain() settles every item itself, with the write's outcome, so it never rejects.
       if (!this.writing) this.drain().catch(reject);
     });
+  }
+
+  private giveUp(pending: Pending<T>, err: unknown): void {
+    const i = this.queue.indexOf(pending);
+    if (i !== -1) this.queue.splice(i, 1);
+    pending.reject(err);
+  }
+
+  private armShedding(at: number): void {
+    if (at >= this.shedTimerAt) return;
+    clearTimeout(this.shedTimer);
+    this.shedTimerAt = at;
+    this.shedTimer = setTimeout(() => this.shed(), Math.max(0, at - performance.now()));
+  }
+
+  /** Refuses every caller whose time to wait is up, and arms the timer for the next. */
+  private shed(): void {
+    this.shedTimer = undefined;
+    this.shedTimerAt = Number.POSITIVE_INFINITY;
+    const now = performance.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const pending of [...this.waiting]) {
+      if (pending.shedAt <= now) this.giveUp(pending, overloaded("audit queue"));
+      else next = Math.min(next, pending.shedAt);
+    }
+    if (this.waiting.size > 0) this.armShedding(next);
   }
 
   private async drain(): Promise<void> {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { GroupCommit } from "../../src/store/group-commit.js";
 
 describe("group commit", () => {
@@ -99,5 +99,36 @@ describe("group commit under a slow database", () => {
     expect(written).toEqual(["in flight"]);
     inFlight.dispose();
     queued.dispose();
+  });
+
+  it("sheds each waiting caller at its own time, with one timer for all of them", async () => {
+    const { Deadline } = await import("../../src/call/deadline.js");
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    try {
+      let release!: () => void;
+      const group = new GroupCommit<number>(() => new Promise<void>((r) => (release = r)));
+      const outcome = (p: Promise<void>) =>
+        p.then(
+          () => "written",
+          (e: { reason?: string }) => e.reason,
+        );
+      const deadlines = Array.from({ length: 20 }, () => new Deadline(1_000));
+      const patient = deadlines.map((d, i) => outcome(group.add(i, d)));
+      const hurried = new Deadline(500);
+      const short = outcome(group.add(99, hurried));
+      // One Deadline timer per call, and a single shedding timer for the group.
+      expect(vi.getTimerCount()).toBe(deadlines.length + 1 + 1);
+      // A deadline of 500 ms is shed 100 ms early (a fifth of it), the others 200 ms early.
+      await vi.advanceTimersByTimeAsync(400);
+      expect(await short).toBe("OVERLOADED");
+      expect(group.queued).toBe(deadlines.length - 1);
+      await vi.advanceTimersByTimeAsync(400);
+      expect(new Set(await Promise.all(patient))).toEqual(new Set(["OVERLOADED"]));
+      expect(group.queued).toBe(0);
+      release();
+      for (const d of [...deadlines, hurried]) d.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
