@@ -43,6 +43,8 @@ export class Exchange {
   serverSpan: ServerSpan | undefined;
   private reserved = 0;
   private reservedUnauthenticated = 0;
+  // What runs when the response closes, in the order added: one listener on res for all of it.
+  private readonly closeHooks: (() => void)[] = [];
 
   constructor(
     readonly req: HttpRequest,
@@ -52,7 +54,15 @@ export class Exchange {
     readonly clientAddress: string,
     private readonly budget: BodyBudget,
   ) {
-    res.once("close", () => this.releaseAll());
+    res.once("close", () => {
+      this.releaseAll();
+      for (const hook of this.closeHooks) hook();
+    });
+  }
+
+  /** Calls fn once the response has closed, however it ended (answered, refused, reset). */
+  onClose(fn: () => void): void {
+    this.closeHooks.push(fn);
   }
 
   /** Body bytes this request holds, counted against the process-wide budget until the request is over. */
@@ -80,7 +90,7 @@ export class Exchange {
       fn();
       return;
     }
-    this.res.once("close", () => {
+    this.onClose(() => {
       if (!this.res.writableEnded) fn();
     });
   }

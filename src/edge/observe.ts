@@ -15,7 +15,7 @@ const MINT_METHOD = "dashboard.v1.DashboardService/CreateIframeToken";
  * never a token, never an address in a metric label.
  */
 export function observeExchange(x: Exchange, o: { log: Logger; metrics: Metrics }): void {
-  x.res.once("close", () => record(x, o));
+  x.onClose(() => record(x, o));
 }
 
 /** Metric children by their labels, bound once: label sets are few (routes × codes × protocols). */
