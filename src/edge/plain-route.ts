@@ -42,6 +42,8 @@ export interface PlainRouteOptions {
   methods: readonly string[];
   servedWhileDraining?: boolean;
   quiet?: boolean;
+  /** Headers every answer of the route carries, its errors too (the key sets' CORS, so a page can read a 400). */
+  headers?: HeaderMap;
   /** Answers the request; whatever it throws is answered through the registry. */
   serve(x: Exchange): Promise<void> | void;
 }
@@ -56,6 +58,7 @@ export function plainRoute(o: PlainRouteOptions): HttpRoute {
     async serve(x) {
       if (!o.methods.includes(x.req.method ?? "")) {
         sendError(x, new ServiceError("METHOD_NOT_ALLOWED", `use ${o.methods.join(" or ")}`), {
+          ...o.headers,
           allow: o.methods.join(", "),
         });
         return;
@@ -63,9 +66,10 @@ export function plainRoute(o: PlainRouteOptions): HttpRoute {
       try {
         await o.serve(x);
       } catch (err) {
-        sendError(x, toServiceError(err));
+        sendError(x, toServiceError(err), o.headers);
       }
     },
-    refuse: (x, err) => sendError(x, err, answerHeaders({ rateLimit: undefined, refused: false }, err)),
+    refuse: (x, err) =>
+      sendError(x, err, { ...o.headers, ...answerHeaders({ rateLimit: undefined, refused: false }, err) }),
   };
 }

@@ -22,6 +22,8 @@ const ORGANIZATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // The longest path a valid organization id makes, percent-encoding included; longer ones are refused unread.
 const MAX_PATH_LENGTH = ORGANIZATION_JWKS_PREFIX.length + 3 * 128 + ".json".length;
 const METHODS = ["GET", "HEAD", "OPTIONS"];
+// Any origin may read a key set, its errors included, and never with credentials.
+const CORS: HeaderMap = { "access-control-allow-origin": "*" };
 
 /**
  * GET /.well-known/jwks.json: the previous release's public keys still
@@ -34,6 +36,7 @@ export function jwksRoute(keys: KeyRing): { path: string; route: HttpRoute } {
     route: plainRoute({
       name: `GET ${JWKS_PATH}`,
       methods: METHODS,
+      headers: CORS,
       serve: (x) => serveKeySet(x, () => keys.keySet(undefined)),
     }),
   };
@@ -50,6 +53,7 @@ export function organizationJwksRoutes(keys: KeyRing): RouteFamily {
   const route = plainRoute({
     name: `GET ${ORGANIZATION_JWKS_PREFIX}{organization_id}.json`,
     methods: METHODS,
+    headers: CORS,
     serve(x) {
       const organizationId = organizationIdOf(x.target.path);
       if (organizationId === undefined) {
@@ -80,8 +84,6 @@ function organizationIdOf(path: string): string | null | undefined {
   }
   return ORGANIZATION_ID.test(id) ? id : null;
 }
-
-const CORS: HeaderMap = { "access-control-allow-origin": "*" };
 
 async function serveKeySet(x: Exchange, read: () => Promise<PublishedKeySet>): Promise<void> {
   if (x.req.method === "OPTIONS") {

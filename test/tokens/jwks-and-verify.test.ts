@@ -79,7 +79,7 @@ describe("GET /.well-known/jwks/{organization_id}.json", () => {
     expect(rows).toEqual([]);
   });
 
-  it("refuses malformed organization ids before reading anything, in the plain error shape", async () => {
+  it("refuses malformed organization ids before reading anything, in the plain error shape, readable cross-origin", async () => {
     const cases: [string, number, string][] = [
       ["/.well-known/jwks/has%20space.json", 400, "MALFORMED_REQUEST"],
       [`/.well-known/jwks/${"a".repeat(129)}.json`, 400, "MALFORMED_REQUEST"],
@@ -92,6 +92,8 @@ describe("GET /.well-known/jwks/{organization_id}.json", () => {
     for (const [path, status, reason] of cases) {
       const res = await fetch(`${server.baseUrl}${path}`);
       expect({ path: path.slice(0, 60), status: res.status }).toEqual({ path: path.slice(0, 60), status });
+      // A page on another origin reads the refusal, not an opaque CORS failure.
+      expect(res.headers.get("access-control-allow-origin")).toBe("*");
       const body = (await res.json()) as { details?: { debug?: { reason?: string } }[] };
       expect(JSON.stringify(body)).toContain(reason);
     }
