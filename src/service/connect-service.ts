@@ -145,6 +145,7 @@ export function dashboardServiceImpl(
         pageSize: req.pageSize,
         pageToken: req.pageToken,
         skip: req.skip,
+        filter: req.filter,
       });
       return {
         events: page.events.map(auditEventMessage),

@@ -1,16 +1,59 @@
 import type { Deadline } from "../call/deadline.js";
-import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
+import { cappedCount, type KeysetPosition, type Scope } from "./scoped-pages.js";
 import type { Sql } from "./sql.js";
 
-export type AuditAction =
-  | "DASHBOARD_CREATED"
-  | "DASHBOARD_DELETED"
-  | "DASHBOARD_UPDATED"
-  | "IFRAME_TOKEN_MINTED"
-  | "IFRAME_TOKENS_REVOKED"
-  | "SIGNING_KEY_ROTATED"
-  | "SIGNING_KEY_RETIRED"
-  | "SIGNING_KEYS_RESEALED";
+/** Every action the trail records, as stored in audit_events.action (the proto's names without AUDIT_ACTION_). */
+export const AUDIT_ACTIONS = [
+  "DASHBOARD_CREATED",
+  "DASHBOARD_DELETED",
+  "DASHBOARD_UPDATED",
+  "IFRAME_TOKEN_MINTED",
+  "IFRAME_TOKENS_REVOKED",
+  "SIGNING_KEY_ROTATED",
+  "SIGNING_KEY_RETIRED",
+  "SIGNING_KEYS_RESEALED",
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/**
+ * What ListAuditEvents' filter narrows the caller's scope to (each member: unset means any).
+ * Timestamps are RFC 3339 text, already validated; PostgreSQL reads them at full precision.
+ */
+export interface AuditEventFilter {
+  tenantId?: string | undefined;
+  action?: string | undefined;
+  occurredAt: Partial<Record<">=" | ">" | "<" | "<=", string>>;
+}
+
+const NO_FILTER: AuditEventFilter = { occurredAt: {} };
+
+/**
+ * The one condition every listing and count of the trail uses: the organization always (the server's,
+ * never the filter's), the caller's tenants when it is not an admin, then the filter. Fixed text: a
+ * member the filter leaves unset is a NULL parameter, and PostgreSQL plans each call with its values,
+ * so an unset member costs nothing and a set one can use its index (migration 0008).
+ */
+const SCOPED_AND_FILTERED = `audit_events
+  WHERE organization_id = $1
+    AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))
+    AND ($3::text IS NULL OR tenant_id = $3::text)
+    AND ($4::text IS NULL OR action = $4::text)
+    AND ($5::timestamptz IS NULL OR occurred_at >= $5::timestamptz)
+    AND ($6::timestamptz IS NULL OR occurred_at > $6::timestamptz)
+    AND ($7::timestamptz IS NULL OR occurred_at < $7::timestamptz)
+    AND ($8::timestamptz IS NULL OR occurred_at <= $8::timestamptz)`;
+
+const scopedAndFilteredParams = (scope: Scope, f: AuditEventFilter): unknown[] => [
+  scope.organizationId,
+  scope.tenantIds ?? null,
+  f.tenantId ?? null,
+  f.action ?? null,
+  f.occurredAt[">="] ?? null,
+  f.occurredAt[">"] ?? null,
+  f.occurredAt["<"] ?? null,
+  f.occurredAt["<="] ?? null,
+];
 
 export interface NewAuditEvent {
   id: string;
@@ -123,11 +166,25 @@ export class AuditStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async list(scope: Scope, page: KeysetPosition, deadline?: Deadline): Promise<AuditEventRecord[]> {
-    return (await scopedPage<Row>(this.sql, "audit_events", COLUMNS, scope, page, deadline)).map(toRecord);
+  /** A keyset page (id order, so time order) of the events in scope that match the filter. */
+  async list(
+    scope: Scope,
+    page: KeysetPosition,
+    deadline?: Deadline,
+    filter: AuditEventFilter = NO_FILTER,
+  ): Promise<AuditEventRecord[]> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM ${SCOPED_AND_FILTERED}
+         AND ($9::uuid IS NULL OR id > $9::uuid)
+       ORDER BY id
+       LIMIT $10 OFFSET $11`,
+      [...scopedAndFilteredParams(scope, filter), page.afterId ?? null, page.limit, page.skip],
+      deadline,
+    );
+    return rows.map(toRecord);
   }
 
-  count(scope: Scope, deadline?: Deadline): Promise<number> {
-    return scopedCount(this.sql, "audit_events", scope, deadline);
+  count(scope: Scope, deadline?: Deadline, filter: AuditEventFilter = NO_FILTER): Promise<number> {
+    return cappedCount(this.sql, SCOPED_AND_FILTERED, scopedAndFilteredParams(scope, filter), deadline);
   }
 }
