@@ -153,6 +153,9 @@ export function dashboardServiceImpl(
         totalSize: page.totalSize,
       };
     },
+    async purgeTenant(req, ctx) {
+      return embed.tenantPurge.purge(callOf(ctx), { tenantId: req.tenantId });
+    },
   };
 }
 

@@ -12,6 +12,7 @@ export const AUDIT_ACTIONS = [
   "SIGNING_KEY_ROTATED",
   "SIGNING_KEY_RETIRED",
   "SIGNING_KEYS_RESEALED",
+  "TENANT_PURGED",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
@@ -54,6 +55,14 @@ const scopedAndFilteredParams = (scope: Scope, f: AuditEventFilter): unknown[] =
   f.occurredAt["<"] ?? null,
   f.occurredAt["<="] ?? null,
 ];
+
+/** What PurgeTenant changed in the trail. */
+export interface TenantEventsPseudonymized {
+  events: number;
+}
+
+/** The form of every pseudonym: a value of this form is never pseudonymized again. */
+export const PSEUDONYM_PATTERN = "^purged:[0-9a-f]{32}$";
 
 export interface NewAuditEvent {
   id: string;
@@ -186,5 +195,33 @@ export class AuditStore {
 
   count(scope: Scope, deadline?: Deadline, filter: AuditEventFilter = NO_FILTER): Promise<number> {
     return cappedCount(this.sql, SCOPED_AND_FILTERED, scopedAndFilteredParams(scope, filter), deadline);
+  }
+
+  /**
+   * Replaces who the tenant's events name (the actor, and the viewer of a mint) by pseudonyms, in
+   * one statement. A pseudonym is `purged:` and 32 hex digits of sha256(salt || value): the same
+   * person gets the same pseudonym within one purge, so the trail still reads as "one person did
+   * these", but with a salt the caller makes fresh for each purge and never stores, no pseudonym
+   * can be traced back to the value or linked to another purge's. TENANT_PURGED events keep their
+   * actor (who erased is itself the record), and values that already are pseudonyms are left alone,
+   * which makes a repeated purge change nothing.
+   */
+  async pseudonymizeTenant(organizationId: string, tenantId: string, salt: Buffer): Promise<TenantEventsPseudonymized> {
+    // The salt travels as hex text and the pattern as a parameter: the same on pg and PGlite.
+    const pseudonym = (value: string) =>
+      `'purged:' || left(encode(sha256(decode($3::text, 'hex') || convert_to(${value}, 'UTF8')), 'hex'), 32)`;
+    const actorIsPerson = "(actor !~ $4::text)";
+    const viewerIsPerson = "(details ? 'viewer_id' AND details->>'viewer_id' !~ $4::text)";
+    const { rowCount } = await this.sql.query(
+      `UPDATE audit_events
+          SET actor = CASE WHEN ${actorIsPerson} THEN ${pseudonym("actor")} ELSE actor END,
+              details = CASE WHEN ${viewerIsPerson}
+                          THEN jsonb_set(details, '{viewer_id}', to_jsonb(${pseudonym("details->>'viewer_id'")}))
+                          ELSE details END
+        WHERE organization_id = $1 AND tenant_id = $2 AND action <> 'TENANT_PURGED'
+          AND (${actorIsPerson} OR ${viewerIsPerson})`,
+      [organizationId, tenantId, salt.toString("hex"), PSEUDONYM_PATTERN],
+    );
+    return { events: rowCount };
   }
 }

@@ -37,7 +37,7 @@ describe("ListAuditEvents' filter (a strict AIP-160 subset)", () => {
     expect(parse("tenant_id=tenant-1")).toEqual({ tenantId: "tenant-1", occurredAt: {} });
     expect(parse('tenant_id = "a:b"').tenantId).toBe("a:b");
     expect(parse("action = AUDIT_ACTION_IFRAME_TOKEN_MINTED").action).toBe("IFRAME_TOKEN_MINTED");
-    expect(parse("action = SIGNING_KEY_ROTATED").action).toBe("SIGNING_KEY_ROTATED");
+    expect(parse("action = TENANT_PURGED").action).toBe("TENANT_PURGED");
     expect(parse('action = "AUDIT_ACTION_DASHBOARD_CREATED"').action).toBe("DASHBOARD_CREATED");
     expect(
       parse(
