@@ -55,6 +55,17 @@ export function assertMayRotateSigningKeys(caller: Caller): void {
 }
 
 /**
+ * Erasing a tenant (PurgeTenant) is for organization admins only, and only of a tenant within their
+ * grant (an admin's grant is every tenant of the organization; the check stays so that a narrower
+ * admin grant could never widen what a purge reaches). The organization is the caller's own, as
+ * everywhere: another organization's tenant of the same name is not addressable.
+ */
+export function assertMayPurgeTenant(caller: Caller, tenantId: string): void {
+  if (!caller.isAdmin) throw forbidden("only an organization admin may purge a tenant");
+  assertMayUseTenant(caller, tenantId);
+}
+
+/**
  * Any authenticated caller of the token's organization may verify it (a
  * renderer's service account needs no tenant grant: verification reveals no
  * more than the token holder already has). A token of another organization

@@ -51,6 +51,8 @@ export const REASONS = {
   },
   /** An iframe token was the credential of a call other than VerifyIframeToken of that very token. */
   IFRAME_TOKEN_OUT_OF_SCOPE: { code: Code.PermissionDenied, httpStatus: 403, retryable: false },
+  /** A list's AIP-160 `filter` is not in the subset the list understands (with a BadRequest on `filter`). */
+  INVALID_FILTER: { code: Code.InvalidArgument, httpStatus: 422, retryable: false },
 
   // The edge's: refusals raised before a call reaches its handler.
   /** Not a well-formed request: target, authority, framing, message encoding, a timeout or GET parameter. */

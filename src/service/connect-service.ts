@@ -145,12 +145,16 @@ export function dashboardServiceImpl(
         pageSize: req.pageSize,
         pageToken: req.pageToken,
         skip: req.skip,
+        filter: req.filter,
       });
       return {
         events: page.events.map(auditEventMessage),
         nextPageToken: page.nextPageToken,
         totalSize: page.totalSize,
       };
+    },
+    async purgeTenant(req, ctx) {
+      return embed.tenantPurge.purge(callOf(ctx), { tenantId: req.tenantId });
     },
   };
 }

@@ -25,6 +25,7 @@ import { IframeTokens } from "./iframe-tokens.js";
 import { signingKeyPurgeJob } from "./signing-key-jobs.js";
 import { retentionJobs } from "../store/retention.js";
 import { SigningKeys, type RotationBudget } from "./signing-keys.js";
+import { TenantPurge } from "./tenant-purge.js";
 
 export interface Domain {
   dashboards: Dashboards;
@@ -91,6 +92,7 @@ export async function createDomain(
       now: clock,
     }),
     auditEvents: new AuditEvents({ audit: new AuditStore(sql), pageTokens }),
+    tenantPurge: new TenantPurge({ transaction, embed: config.embed, now: clock }),
   };
   const retention = retentionJobs(sql, {
     batchSize: config.storage.retentionBatchSize,

@@ -1,16 +1,68 @@
 import type { Deadline } from "../call/deadline.js";
-import { scopedCount, scopedPage, type KeysetPosition, type Scope } from "./scoped-pages.js";
+import { cappedCount, type KeysetPosition, type Scope } from "./scoped-pages.js";
 import type { Sql } from "./sql.js";
 
-export type AuditAction =
-  | "DASHBOARD_CREATED"
-  | "DASHBOARD_DELETED"
-  | "DASHBOARD_UPDATED"
-  | "IFRAME_TOKEN_MINTED"
-  | "IFRAME_TOKENS_REVOKED"
-  | "SIGNING_KEY_ROTATED"
-  | "SIGNING_KEY_RETIRED"
-  | "SIGNING_KEYS_RESEALED";
+/** Every action the trail records, as stored in audit_events.action (the proto's names without AUDIT_ACTION_). */
+export const AUDIT_ACTIONS = [
+  "DASHBOARD_CREATED",
+  "DASHBOARD_DELETED",
+  "DASHBOARD_UPDATED",
+  "IFRAME_TOKEN_MINTED",
+  "IFRAME_TOKENS_REVOKED",
+  "SIGNING_KEY_ROTATED",
+  "SIGNING_KEY_RETIRED",
+  "SIGNING_KEYS_RESEALED",
+  "TENANT_PURGED",
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/**
+ * What ListAuditEvents' filter narrows the caller's scope to (each member: unset means any).
+ * Timestamps are RFC 3339 text, already validated; PostgreSQL reads them at full precision.
+ */
+export interface AuditEventFilter {
+  tenantId?: string | undefined;
+  action?: string | undefined;
+  occurredAt: Partial<Record<">=" | ">" | "<" | "<=", string>>;
+}
+
+const NO_FILTER: AuditEventFilter = { occurredAt: {} };
+
+/**
+ * The one condition every listing and count of the trail uses: the organization always (the server's,
+ * never the filter's), the caller's tenants when it is not an admin, then the filter. Fixed text: a
+ * member the filter leaves unset is a NULL parameter, and PostgreSQL plans each call with its values,
+ * so an unset member costs nothing and a set one can use its index (migration 0008).
+ */
+const SCOPED_AND_FILTERED = `audit_events
+  WHERE organization_id = $1
+    AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))
+    AND ($3::text IS NULL OR tenant_id = $3::text)
+    AND ($4::text IS NULL OR action = $4::text)
+    AND ($5::timestamptz IS NULL OR occurred_at >= $5::timestamptz)
+    AND ($6::timestamptz IS NULL OR occurred_at > $6::timestamptz)
+    AND ($7::timestamptz IS NULL OR occurred_at < $7::timestamptz)
+    AND ($8::timestamptz IS NULL OR occurred_at <= $8::timestamptz)`;
+
+const scopedAndFilteredParams = (scope: Scope, f: AuditEventFilter): unknown[] => [
+  scope.organizationId,
+  scope.tenantIds ?? null,
+  f.tenantId ?? null,
+  f.action ?? null,
+  f.occurredAt[">="] ?? null,
+  f.occurredAt[">"] ?? null,
+  f.occurredAt["<"] ?? null,
+  f.occurredAt["<="] ?? null,
+];
+
+/** What PurgeTenant changed in the trail. */
+export interface TenantEventsPseudonymized {
+  events: number;
+}
+
+/** The form of every pseudonym: a value of this form is never pseudonymized again. */
+export const PSEUDONYM_PATTERN = "^purged:[0-9a-f]{32}$";
 
 export interface NewAuditEvent {
   id: string;
@@ -123,11 +175,53 @@ export class AuditStore {
     return rows[0] && toRecord(rows[0]);
   }
 
-  async list(scope: Scope, page: KeysetPosition, deadline?: Deadline): Promise<AuditEventRecord[]> {
-    return (await scopedPage<Row>(this.sql, "audit_events", COLUMNS, scope, page, deadline)).map(toRecord);
+  /** A keyset page (id order, so time order) of the events in scope that match the filter. */
+  async list(
+    scope: Scope,
+    page: KeysetPosition,
+    deadline?: Deadline,
+    filter: AuditEventFilter = NO_FILTER,
+  ): Promise<AuditEventRecord[]> {
+    const { rows } = await this.sql.query<Row>(
+      `SELECT ${COLUMNS} FROM ${SCOPED_AND_FILTERED}
+         AND ($9::uuid IS NULL OR id > $9::uuid)
+       ORDER BY id
+       LIMIT $10 OFFSET $11`,
+      [...scopedAndFilteredParams(scope, filter), page.afterId ?? null, page.limit, page.skip],
+      deadline,
+    );
+    return rows.map(toRecord);
   }
 
-  count(scope: Scope, deadline?: Deadline): Promise<number> {
-    return scopedCount(this.sql, "audit_events", scope, deadline);
+  count(scope: Scope, deadline?: Deadline, filter: AuditEventFilter = NO_FILTER): Promise<number> {
+    return cappedCount(this.sql, SCOPED_AND_FILTERED, scopedAndFilteredParams(scope, filter), deadline);
+  }
+
+  /**
+   * Replaces who the tenant's events name (the actor, and the viewer of a mint) by pseudonyms, in
+   * one statement. A pseudonym is `purged:` and 32 hex digits of sha256(salt || value): the same
+   * person gets the same pseudonym within one purge, so the trail still reads as "one person did
+   * these", but with a salt the caller makes fresh for each purge and never stores, no pseudonym
+   * can be traced back to the value or linked to another purge's. TENANT_PURGED events keep their
+   * actor (who erased is itself the record), and values that already are pseudonyms are left alone,
+   * which makes a repeated purge change nothing.
+   */
+  async pseudonymizeTenant(organizationId: string, tenantId: string, salt: Buffer): Promise<TenantEventsPseudonymized> {
+    // The salt travels as hex text and the pattern as a parameter: the same on pg and PGlite.
+    const pseudonym = (value: string) =>
+      `'purged:' || left(encode(sha256(decode($3::text, 'hex') || convert_to(${value}, 'UTF8')), 'hex'), 32)`;
+    const actorIsPerson = "(actor !~ $4::text)";
+    const viewerIsPerson = "(details ? 'viewer_id' AND details->>'viewer_id' !~ $4::text)";
+    const { rowCount } = await this.sql.query(
+      `UPDATE audit_events
+          SET actor = CASE WHEN ${actorIsPerson} THEN ${pseudonym("actor")} ELSE actor END,
+              details = CASE WHEN ${viewerIsPerson}
+                          THEN jsonb_set(details, '{viewer_id}', to_jsonb(${pseudonym("details->>'viewer_id'")}))
+                          ELSE details END
+        WHERE organization_id = $1 AND tenant_id = $2 AND action <> 'TENANT_PURGED'
+          AND (${actorIsPerson} OR ${viewerIsPerson})`,
+      [organizationId, tenantId, salt.toString("hex"), PSEUDONYM_PATTERN],
+    );
+    return { events: rowCount };
   }
 }

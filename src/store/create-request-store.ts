@@ -61,4 +61,17 @@ export class CreateRequestStore {
       JSON.stringify(response),
     ]);
   }
+
+  /**
+   * PurgeTenant: forgets the tenant's request ids (their stored answers name the tenant and who
+   * created its dashboard). A claim still inside its own transaction has no answer yet and is not
+   * visible here; it commits a dashboard created after the purge.
+   */
+  async deleteForTenant(organizationId: string, tenantId: string): Promise<number> {
+    const { rowCount } = await this.sql.query(
+      "DELETE FROM create_requests WHERE organization_id = $1 AND response->>'tenantId' = $2",
+      [organizationId, tenantId],
+    );
+    return rowCount;
+  }
 }

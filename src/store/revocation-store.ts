@@ -42,6 +42,26 @@ export class RevocationStore {
     );
   }
 
+  /**
+   * PurgeTenant: removes the tenant's dashboard cutoffs and single-token revocations, and returns how
+   * many. Its tenant-wide cutoff is the caller's to move (cutOff with dashboardId ''): it covers every
+   * token these rows covered, names nobody, and keeps the tenant's earlier tokens refused after the
+   * rows are gone.
+   */
+  async forgetTenantRevocations(organizationId: string, tenantId: string): Promise<number> {
+    const { rows } = await this.sql.query<{ n: number }>(
+      `WITH cutoffs AS (
+         DELETE FROM embed_token_cutoffs
+          WHERE organization_id = $1 AND tenant_id = $2 AND dashboard_id <> '' RETURNING 1
+       ), tokens AS (
+         DELETE FROM revoked_embed_tokens WHERE organization_id = $1 AND tenant_id = $2 RETURNING 1
+       )
+       SELECT ((SELECT count(*) FROM cutoffs) + (SELECT count(*) FROM tokens))::int AS n`,
+      [organizationId, tenantId],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async revokeToken(organizationId: string, tenantId: string, jti: string, expiresAt: Date): Promise<void> {
     await this.sql.query(
       `INSERT INTO revoked_embed_tokens (organization_id, jti, tenant_id, expires_at) VALUES ($1, $2, $3, $4)

@@ -51,18 +51,34 @@ export const EXACT_COUNT_LIMIT = 10_000;
  * however large the organization), otherwise the planner's estimate for the
  * same condition, never less than EXACT_COUNT_LIMIT + 1.
  */
-export async function scopedCount(sql: Sql, table: string, scope: Scope, deadline?: Deadline): Promise<number> {
-  const condition = "organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))";
-  const params = [scope.organizationId, scope.tenantIds ?? null];
+export function scopedCount(sql: Sql, table: string, scope: Scope, deadline?: Deadline): Promise<number> {
+  return cappedCount(
+    sql,
+    `${table} WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
+    [scope.organizationId, scope.tenantIds ?? null],
+    deadline,
+  );
+}
+
+/**
+ * scopedCount for any condition: `fromWhere` is "table WHERE condition" (constants of the calling
+ * store; values only as params), counted exactly up to EXACT_COUNT_LIMIT, estimated above it.
+ */
+export async function cappedCount(
+  sql: Sql,
+  fromWhere: string,
+  params: unknown[],
+  deadline?: Deadline,
+): Promise<number> {
   const { rows } = await sql.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE ${condition} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS capped`,
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${fromWhere} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS capped`,
     params,
     deadline,
   );
   const exact = Number(rows[0]?.n ?? 0);
   if (exact <= EXACT_COUNT_LIMIT) return exact;
   const plan = await sql.query<{ "QUERY PLAN": unknown }>(
-    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table} WHERE ${condition}`,
+    `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${fromWhere}`,
     params,
     deadline,
   );

@@ -5,7 +5,8 @@ import { invalidArgument } from "../errors/service-error.js";
  * ListDashboards page tokens (AIP-158): opaque to clients, tamper-evident, and
  * bound to the scope they were issued for, so a token altered by hand or
  * issued to another caller or organization is refused instead of leaking or
- * skipping rows. The position is a keyset cursor (the last id seen).
+ * skipping rows. The scope key also holds the parameters that choose the rows (a list's filter),
+ * so a token is refused with any other. The position is a keyset cursor (the last id seen).
  */
 export interface PageCursor {
   afterId: string;
@@ -25,7 +26,9 @@ export class PageTokenCodec {
   /** Throws VALIDATION_ERROR for anything this service did not issue to this scope. */
   decode(token: string, scopeKey: string): PageCursor {
     const refuse = () =>
-      invalidArgument([{ field: "page_token", description: "is not a page token issued for this caller" }]);
+      invalidArgument([
+        { field: "page_token", description: "is not a page token issued for this caller and these request parameters" },
+      ]);
     const [bodyText, macText, extra] = token.split(".");
     if (!bodyText || !macText || extra !== undefined) throw refuse();
     const body = Buffer.from(bodyText, "base64url");

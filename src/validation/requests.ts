@@ -230,7 +230,12 @@ export interface ListAuditEventsInput {
   pageSize: number;
   pageToken: string;
   skip: number;
+  /** AIP-160; parsed (and refused with INVALID_FILTER) by validation/audit-filter.ts. Absent or empty: none. */
+  filter?: string | undefined;
 }
 
-/** The same rules as ListDashboards (AIP-158). */
-export const listAuditEventsRules: Schema<ListAuditEventsInput> = listDashboardsRules;
+/** The same rules as ListDashboards (AIP-158); the filter has its own parser, with its own reason. */
+export const listAuditEventsRules: Schema<ListAuditEventsInput> = {
+  ...listDashboardsRules,
+  filter: { field: "filter", check: () => undefined },
+};

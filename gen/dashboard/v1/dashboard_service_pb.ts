@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file dashboard/v1/dashboard_service.proto.
  */
 export const file_dashboard_v1_dashboard_service: GenFile = /*@__PURE__*/
-  fileDesc("CiRkYXNoYm9hcmQvdjEvZGFzaGJvYXJkX3NlcnZpY2UucHJvdG8SDGRhc2hib2FyZC52MSLNAgoWQ3JlYXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSGAoLZGVzY3JpcHRpb24YBCABKAlIAIgBARIXCg9hbGxvd2VkX29yaWdpbnMYBSADKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIeChFlbWJlZGRpbmdfZW5hYmxlZBgHIAEoCEgBiAEBEjMKDmVtYmVkX2RlZmF1bHRzGAggASgLMhsuZGFzaGJvYXJkLnYxLkVtYmVkU2V0dGluZ3MSOgoScGVybWlzc2lvbl9jZWlsaW5nGAkgASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnNCDgoMX2Rlc2NyaXB0aW9uQhQKEl9lbWJlZGRpbmdfZW5hYmxlZCJFChdDcmVhdGVEYXNoYm9hcmRSZXNwb25zZRIqCglkYXNoYm9hcmQYASABKAsyFy5kYXNoYm9hcmQudjEuRGFzaGJvYXJkIigKE0dldERhc2hib2FyZFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkIKFEdldERhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiTAoVTGlzdERhc2hib2FyZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHNraXAYAyABKAUicgoWTGlzdERhc2hib2FyZHNSZXNwb25zZRIrCgpkYXNoYm9hcmRzGAEgAygLMhcuZGFzaGJvYXJkLnYxLkRhc2hib2FyZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSJ1ChZVcGRhdGVEYXNoYm9hcmRSZXF1ZXN0EioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkUKF1VwZGF0ZURhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiKwoWRGVsZXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiGQoXRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UimQMKGENyZWF0ZUlmcmFtZVRva2VuUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhQKDGRhc2hib2FyZF9pZBgDIAEoCRIYCgt2YWxpZF91bnRpbBgEIAEoA0gAiAEBEiUKB2ZpbHRlcnMYBSADKAsyFC5kYXNoYm9hcmQudjEuRmlsdGVyEhMKBm9yaWdpbhgGIAEoCUgBiAEBEjMKC3Blcm1pc3Npb25zGAcgASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnMSEwoGbG9jYWxlGAggASgJSAKIAQESFgoJdGltZV96b25lGAkgASgJSAOIAQESJwoFdGhlbWUYCiABKA4yGC5kYXNoYm9hcmQudjEuRW1iZWRUaGVtZRIpCgZ2aWV3ZXIYCyABKAsyGS5kYXNoYm9hcmQudjEuRW1iZWRWaWV3ZXJCDgoMX3ZhbGlkX3VudGlsQgkKB19vcmlnaW5CCQoHX2xvY2FsZUIMCgpfdGltZV96b25lImYKGUNyZWF0ZUlmcmFtZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFAoMZGFzaGJvYXJkX2lkGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAMSEAoIdG9rZW5faWQYBCABKAkiKQoYVmVyaWZ5SWZyYW1lVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIkwKGVZlcmlmeUlmcmFtZVRva2VuUmVzcG9uc2USLwoGY2xhaW1zGAEgASgLMh8uZGFzaGJvYXJkLnYxLklmcmFtZVRva2VuQ2xhaW1zIoEBChlSZXZva2VJZnJhbWVUb2tlbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRISCgh0b2tlbl9pZBgCIAEoCUgAEhYKDGRhc2hib2FyZF9pZBgDIAEoCUgAEhsKEWFsbF90ZW5hbnRfdG9rZW5zGAQgASgISABCCAoGdGFyZ2V0IlAKGlJldm9rZUlmcmFtZVRva2Vuc1Jlc3BvbnNlEjIKDnJldm9rZWRfYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIZChdSb3RhdGVTaWduaW5nS2V5UmVxdWVzdCKCAQoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIWCg5yZXRpcmVkX2tleV9pZBgCIAEoCRI+ChpyZXRpcmVkX2tleV92ZXJpZmllc191bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgRza2lwGAMgASgFInAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEigKBmV2ZW50cxgBIAMoCzIYLmRhc2hib2FyZC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgFMoQIChBEYXNoYm9hcmRTZXJ2aWNlEmAKD0NyZWF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5DcmVhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkNyZWF0ZURhc2hib2FyZFJlc3BvbnNlIgASWgoMR2V0RGFzaGJvYXJkEiEuZGFzaGJvYXJkLnYxLkdldERhc2hib2FyZFJlcXVlc3QaIi5kYXNoYm9hcmQudjEuR2V0RGFzaGJvYXJkUmVzcG9uc2UiA5ACARJgCg5MaXN0RGFzaGJvYXJkcxIjLmRhc2hib2FyZC52MS5MaXN0RGFzaGJvYXJkc1JlcXVlc3QaJC5kYXNoYm9hcmQudjEuTGlzdERhc2hib2FyZHNSZXNwb25zZSIDkAIBEmAKD1VwZGF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5VcGRhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLlVwZGF0ZURhc2hib2FyZFJlc3BvbnNlIgASYwoPRGVsZXRlRGFzaGJvYXJkEiQuZGFzaGJvYXJkLnYxLkRlbGV0ZURhc2hib2FyZFJlcXVlc3QaJS5kYXNoYm9hcmQudjEuRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UiA5ACAhJmChFDcmVhdGVJZnJhbWVUb2tlbhImLmRhc2hib2FyZC52MS5DcmVhdGVJZnJhbWVUb2tlblJlcXVlc3QaJy5kYXNoYm9hcmQudjEuQ3JlYXRlSWZyYW1lVG9rZW5SZXNwb25zZSIAEmkKEVZlcmlmeUlmcmFtZVRva2VuEiYuZGFzaGJvYXJkLnYxLlZlcmlmeUlmcmFtZVRva2VuUmVxdWVzdBonLmRhc2hib2FyZC52MS5WZXJpZnlJZnJhbWVUb2tlblJlc3BvbnNlIgOQAgESbAoSUmV2b2tlSWZyYW1lVG9rZW5zEicuZGFzaGJvYXJkLnYxLlJldm9rZUlmcmFtZVRva2Vuc1JlcXVlc3QaKC5kYXNoYm9hcmQudjEuUmV2b2tlSWZyYW1lVG9rZW5zUmVzcG9uc2UiA5ACAhJjChBSb3RhdGVTaWduaW5nS2V5EiUuZGFzaGJvYXJkLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiYuZGFzaGJvYXJkLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZSIAEmMKD0xpc3RBdWRpdEV2ZW50cxIkLmRhc2hib2FyZC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_dashboard_v1_audit_event, file_dashboard_v1_dashboard, file_dashboard_v1_embed_settings, file_dashboard_v1_iframe_token, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("CiRkYXNoYm9hcmQvdjEvZGFzaGJvYXJkX3NlcnZpY2UucHJvdG8SDGRhc2hib2FyZC52MSLNAgoWQ3JlYXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEgwKBG5hbWUYAyABKAkSGAoLZGVzY3JpcHRpb24YBCABKAlIAIgBARIXCg9hbGxvd2VkX29yaWdpbnMYBSADKAkSEgoKcmVxdWVzdF9pZBgGIAEoCRIeChFlbWJlZGRpbmdfZW5hYmxlZBgHIAEoCEgBiAEBEjMKDmVtYmVkX2RlZmF1bHRzGAggASgLMhsuZGFzaGJvYXJkLnYxLkVtYmVkU2V0dGluZ3MSOgoScGVybWlzc2lvbl9jZWlsaW5nGAkgASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnNCDgoMX2Rlc2NyaXB0aW9uQhQKEl9lbWJlZGRpbmdfZW5hYmxlZCJFChdDcmVhdGVEYXNoYm9hcmRSZXNwb25zZRIqCglkYXNoYm9hcmQYASABKAsyFy5kYXNoYm9hcmQudjEuRGFzaGJvYXJkIigKE0dldERhc2hib2FyZFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkIKFEdldERhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiTAoVTGlzdERhc2hib2FyZHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEgwKBHNraXAYAyABKAUicgoWTGlzdERhc2hib2FyZHNSZXNwb25zZRIrCgpkYXNoYm9hcmRzGAEgAygLMhcuZGFzaGJvYXJkLnYxLkRhc2hib2FyZBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSJ1ChZVcGRhdGVEYXNoYm9hcmRSZXF1ZXN0EioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkUKF1VwZGF0ZURhc2hib2FyZFJlc3BvbnNlEioKCWRhc2hib2FyZBgBIAEoCzIXLmRhc2hib2FyZC52MS5EYXNoYm9hcmQiKwoWRGVsZXRlRGFzaGJvYXJkUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiGQoXRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UimQMKGENyZWF0ZUlmcmFtZVRva2VuUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFAoMd29ya3NwYWNlX2lkGAIgASgJEhQKDGRhc2hib2FyZF9pZBgDIAEoCRIYCgt2YWxpZF91bnRpbBgEIAEoA0gAiAEBEiUKB2ZpbHRlcnMYBSADKAsyFC5kYXNoYm9hcmQudjEuRmlsdGVyEhMKBm9yaWdpbhgGIAEoCUgBiAEBEjMKC3Blcm1pc3Npb25zGAcgASgLMh4uZGFzaGJvYXJkLnYxLkVtYmVkUGVybWlzc2lvbnMSEwoGbG9jYWxlGAggASgJSAKIAQESFgoJdGltZV96b25lGAkgASgJSAOIAQESJwoFdGhlbWUYCiABKA4yGC5kYXNoYm9hcmQudjEuRW1iZWRUaGVtZRIpCgZ2aWV3ZXIYCyABKAsyGS5kYXNoYm9hcmQudjEuRW1iZWRWaWV3ZXJCDgoMX3ZhbGlkX3VudGlsQgkKB19vcmlnaW5CCQoHX2xvY2FsZUIMCgpfdGltZV96b25lImYKGUNyZWF0ZUlmcmFtZVRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSFAoMZGFzaGJvYXJkX2lkGAIgASgJEhIKCmV4cGlyZXNfYXQYAyABKAMSEAoIdG9rZW5faWQYBCABKAkiKQoYVmVyaWZ5SWZyYW1lVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIkwKGVZlcmlmeUlmcmFtZVRva2VuUmVzcG9uc2USLwoGY2xhaW1zGAEgASgLMh8uZGFzaGJvYXJkLnYxLklmcmFtZVRva2VuQ2xhaW1zIoEBChlSZXZva2VJZnJhbWVUb2tlbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRISCgh0b2tlbl9pZBgCIAEoCUgAEhYKDGRhc2hib2FyZF9pZBgDIAEoCUgAEhsKEWFsbF90ZW5hbnRfdG9rZW5zGAQgASgISABCCAoGdGFyZ2V0IlAKGlJldm9rZUlmcmFtZVRva2Vuc1Jlc3BvbnNlEjIKDnJldm9rZWRfYmVmb3JlGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIZChdSb3RhdGVTaWduaW5nS2V5UmVxdWVzdCKCAQoYUm90YXRlU2lnbmluZ0tleVJlc3BvbnNlEg4KBmtleV9pZBgBIAEoCRIWCg5yZXRpcmVkX2tleV9pZBgCIAEoCRI+ChpyZXRpcmVkX2tleV92ZXJpZmllc191bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiXQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIMCgRza2lwGAMgASgFEg4KBmZpbHRlchgEIAEoCSJwChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIoCgZldmVudHMYASADKAsyGC5kYXNoYm9hcmQudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoBSInChJQdXJnZVRlbmFudFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIpMBChNQdXJnZVRlbmFudFJlc3BvbnNlEhoKEmRhc2hib2FyZHNfZGVsZXRlZBgBIAEoBRIbChNyZXZvY2F0aW9uc19kZWxldGVkGAIgASgFEh8KF2NyZWF0ZV9yZXF1ZXN0c19kZWxldGVkGAMgASgFEiIKGmF1ZGl0X2V2ZW50c19wc2V1ZG9ueW1pemVkGAQgASgFMt0IChBEYXNoYm9hcmRTZXJ2aWNlEmAKD0NyZWF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5DcmVhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkNyZWF0ZURhc2hib2FyZFJlc3BvbnNlIgASWgoMR2V0RGFzaGJvYXJkEiEuZGFzaGJvYXJkLnYxLkdldERhc2hib2FyZFJlcXVlc3QaIi5kYXNoYm9hcmQudjEuR2V0RGFzaGJvYXJkUmVzcG9uc2UiA5ACARJgCg5MaXN0RGFzaGJvYXJkcxIjLmRhc2hib2FyZC52MS5MaXN0RGFzaGJvYXJkc1JlcXVlc3QaJC5kYXNoYm9hcmQudjEuTGlzdERhc2hib2FyZHNSZXNwb25zZSIDkAIBEmAKD1VwZGF0ZURhc2hib2FyZBIkLmRhc2hib2FyZC52MS5VcGRhdGVEYXNoYm9hcmRSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLlVwZGF0ZURhc2hib2FyZFJlc3BvbnNlIgASYwoPRGVsZXRlRGFzaGJvYXJkEiQuZGFzaGJvYXJkLnYxLkRlbGV0ZURhc2hib2FyZFJlcXVlc3QaJS5kYXNoYm9hcmQudjEuRGVsZXRlRGFzaGJvYXJkUmVzcG9uc2UiA5ACAhJmChFDcmVhdGVJZnJhbWVUb2tlbhImLmRhc2hib2FyZC52MS5DcmVhdGVJZnJhbWVUb2tlblJlcXVlc3QaJy5kYXNoYm9hcmQudjEuQ3JlYXRlSWZyYW1lVG9rZW5SZXNwb25zZSIAEmkKEVZlcmlmeUlmcmFtZVRva2VuEiYuZGFzaGJvYXJkLnYxLlZlcmlmeUlmcmFtZVRva2VuUmVxdWVzdBonLmRhc2hib2FyZC52MS5WZXJpZnlJZnJhbWVUb2tlblJlc3BvbnNlIgOQAgESbAoSUmV2b2tlSWZyYW1lVG9rZW5zEicuZGFzaGJvYXJkLnYxLlJldm9rZUlmcmFtZVRva2Vuc1JlcXVlc3QaKC5kYXNoYm9hcmQudjEuUmV2b2tlSWZyYW1lVG9rZW5zUmVzcG9uc2UiA5ACAhJjChBSb3RhdGVTaWduaW5nS2V5EiUuZGFzaGJvYXJkLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXF1ZXN0GiYuZGFzaGJvYXJkLnYxLlJvdGF0ZVNpZ25pbmdLZXlSZXNwb25zZSIAEmMKD0xpc3RBdWRpdEV2ZW50cxIkLmRhc2hib2FyZC52MS5MaXN0QXVkaXRFdmVudHNSZXF1ZXN0GiUuZGFzaGJvYXJkLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlIgOQAgESVwoLUHVyZ2VUZW5hbnQSIC5kYXNoYm9hcmQudjEuUHVyZ2VUZW5hbnRSZXF1ZXN0GiEuZGFzaGJvYXJkLnYxLlB1cmdlVGVuYW50UmVzcG9uc2UiA5ACAmIGcHJvdG8z", [file_dashboard_v1_audit_event, file_dashboard_v1_dashboard, file_dashboard_v1_embed_settings, file_dashboard_v1_iframe_token, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message dashboard.v1.CreateDashboardRequest
@@ -591,6 +591,22 @@ export type ListAuditEventsRequest = Message<"dashboard.v1.ListAuditEventsReques
    * @generated from field: int32 skip = 3;
    */
   skip: number;
+
+  /**
+   * AIP-160 filter; empty means every event the caller may see. A strict
+   * subset: comparisons joined by AND (no OR, NOT or parentheses), each field
+   * at most once per operator:
+   *   tenant_id = "tenant-1"
+   *   action = AUDIT_ACTION_IFRAME_TOKEN_MINTED   (or action = IFRAME_TOKEN_MINTED)
+   *   occurred_at >= "2026-01-01T00:00:00Z"       (also >, <, <=; RFC 3339 in double quotes)
+   * At most 1024 bytes and 8 comparisons. A filter that breaks these rules is
+   * INVALID_ARGUMENT (ErrorInfo reason INVALID_FILTER, BadRequest on filter).
+   * The caller's organization and grant always apply on top of it, and a
+   * page_token continues only the listing with the same filter.
+   *
+   * @generated from field: string filter = 4;
+   */
+  filter: string;
 };
 
 /**
@@ -630,6 +646,69 @@ export type ListAuditEventsResponse = Message<"dashboard.v1.ListAuditEventsRespo
  */
 export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
   messageDesc(file_dashboard_v1_dashboard_service, 19);
+
+/**
+ * @generated from message dashboard.v1.PurgeTenantRequest
+ */
+export type PurgeTenantRequest = Message<"dashboard.v1.PurgeTenantRequest"> & {
+  /**
+   * The tenant to erase; the caller must be an organization admin.
+   *
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message dashboard.v1.PurgeTenantRequest.
+ * Use `create(PurgeTenantRequestSchema)` to create a new message.
+ */
+export const PurgeTenantRequestSchema: GenMessage<PurgeTenantRequest> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 20);
+
+/**
+ * @generated from message dashboard.v1.PurgeTenantResponse
+ */
+export type PurgeTenantResponse = Message<"dashboard.v1.PurgeTenantResponse"> & {
+  /**
+   * What the purge removed or changed; all zero when there was nothing left.
+   *
+   * @generated from field: int32 dashboards_deleted = 1;
+   */
+  dashboardsDeleted: number;
+
+  /**
+   * The tenant's per-dashboard revocation cutoffs and single-token
+   * revocations. Its one tenant-wide cutoff is kept instead (moved to the
+   * purge's time; it names nobody), so every token minted for the tenant
+   * before the purge keeps failing verification until it would have expired.
+   *
+   * @generated from field: int32 revocations_deleted = 2;
+   */
+  revocationsDeleted: number;
+
+  /**
+   * CreateDashboard request ids (AIP-155) whose stored answer named the
+   * tenant; a retry with such an id after the purge creates anew.
+   *
+   * @generated from field: int32 create_requests_deleted = 3;
+   */
+  createRequestsDeleted: number;
+
+  /**
+   * The tenant's audit events whose actor or viewer was replaced by a pseudonym.
+   *
+   * @generated from field: int32 audit_events_pseudonymized = 4;
+   */
+  auditEventsPseudonymized: number;
+};
+
+/**
+ * Describes the message dashboard.v1.PurgeTenantResponse.
+ * Use `create(PurgeTenantResponseSchema)` to create a new message.
+ */
+export const PurgeTenantResponseSchema: GenMessage<PurgeTenantResponse> = /*@__PURE__*/
+  messageDesc(file_dashboard_v1_dashboard_service, 21);
 
 /**
  * DashboardService manages the dashboards an organization embeds for its
@@ -755,6 +834,7 @@ export const DashboardService: GenService<{
   /**
    * Lists the audit events of the caller's organization, oldest first, with
    * ListDashboards' paging rules. Non-admins see only their tenants' events.
+   * An optional AIP-160 filter narrows the list (see ListAuditEventsRequest).
    *
    * @generated from rpc dashboard.v1.DashboardService.ListAuditEvents
    */
@@ -762,6 +842,22 @@ export const DashboardService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Erases a tenant (organization admins only): in one transaction, deletes
+   * its dashboard (with its settings), its token revocation rows and its
+   * CreateDashboard request ids, pseudonymizes the people named in its audit
+   * events, and records an AUDIT_ACTION_TENANT_PURGED event. Every iframe
+   * token minted for the tenant before the purge stops verifying
+   * (TOKEN_REVOKED). Purging a tenant with nothing left is not an error: it
+   * answers zeros, so a retry is safe.
+   *
+   * @generated from rpc dashboard.v1.DashboardService.PurgeTenant
+   */
+  purgeTenant: {
+    methodKind: "unary";
+    input: typeof PurgeTenantRequestSchema;
+    output: typeof PurgeTenantResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_dashboard_v1_dashboard_service, 0);
