@@ -4,7 +4,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import fc from "fast-check";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GetDashboardRequestSchema } from "../../gen/dashboard/v1/dashboard_service_pb.js";
+import { DashboardService, GetDashboardRequestSchema } from "../../gen/dashboard/v1/dashboard_service_pb.js";
 import { faultServerEnv } from "../faults/support.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/postgres.js";
 import { spawnServer, type ServerProcess } from "../helpers/process.js";
@@ -97,17 +97,8 @@ const alive = () => server.child.exitCode === null && server.child.signalCode ==
 // surrogate as CESU-8 would write it.
 // ---------------------------------------------------------------------------------------------
 
-const DASHBOARD_RPCS = [
-  "GetDashboard",
-  "ListDashboards",
-  "CreateDashboard",
-  "DeleteDashboard",
-  "CreateIframeToken",
-  "VerifyIframeToken",
-  "RevokeIframeTokens",
-  "RotateSigningKey",
-  "ListAuditEvents",
-].map((m) => `/dashboard.v1.DashboardService/${m}`);
+// Every RPC of the contract, from its descriptor, so a new one is attacked too.
+const DASHBOARD_RPCS = DashboardService.methods.map((m) => `/${DashboardService.typeName}/${m.name}`);
 const WATCH = "/grpc.health.v1.Health/Watch";
 const REFLECTION = [
   "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
