@@ -168,6 +168,7 @@ async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifica
       heartbeatMs: config.storage.listenHeartbeatMs,
       poolWaitMs: config.storage.poolWaitMs,
       poolMaxWaiting: config.storage.poolMaxWaiting,
+      organizationShare: config.storage.organizationShare,
       warn: (fields, message) => log.warn(fields, message),
     });
     if (!tracing()) return sql;

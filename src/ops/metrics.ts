@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { writeHead } from "../edge/http-types.js";
 import { plainRoute } from "../edge/plain-route.js";
 import type { HttpRoute } from "../edge/routes.js";
+import type { ShareStats } from "../store/organization-shares.js";
 import type { RateLimitHealth } from "./health.js";
 
 export const METRICS_PATH = "/metrics";
@@ -10,6 +11,8 @@ export const METRICS_PATH = "/metrics";
 export interface MetricsSources {
   /** The PostgreSQL pool, when there is one (the embedded database has none). */
   pool?: pg.Pool;
+  /** The organizations' fair shares of that pool (aggregates only: organization ids are not labels). */
+  organizationShares?: () => ShareStats;
   rateLimits?: () => RateLimitHealth;
 }
 
@@ -84,6 +87,8 @@ export class Metrics {
         },
       });
     }
+    const shares = sources.organizationShares;
+    if (shares) registerShareMetrics(this.registry, shares);
     const rateLimits = sources.rateLimits;
     if (rateLimits) {
       new Gauge({
@@ -115,4 +120,62 @@ export class Metrics {
       }),
     };
   }
+}
+
+/**
+ * The fair shares as aggregates. Never labelled by organization: ids are unbounded, and what an operator
+ * needs is whether some organization is pressing on its share (at_share, waits, refusals), which the call
+ * log names when it matters.
+ */
+function registerShareMetrics(registry: Registry, shares: () => ShareStats): void {
+  new Gauge({
+    name: "dashboard_db_organization_share_max_connections",
+    help: "The most pooled connections one organization may hold (DATABASE_ORGANIZATION_SHARE).",
+    registers: [registry],
+    collect() {
+      this.set(shares().share);
+    },
+  });
+  new Gauge({
+    name: "dashboard_db_organization_share_calls",
+    help: "Calls holding a slot of their organization's share (state=held) or waiting for one (state=waiting), over all organizations.",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const s = shares();
+      this.set({ state: "held" }, s.held);
+      this.set({ state: "waiting" }, s.waiting);
+    },
+  });
+  new Gauge({
+    name: "dashboard_db_organizations_at_share",
+    help: "Organizations holding their whole share of the pool right now.",
+    registers: [registry],
+    collect() {
+      this.set(shares().organizationsAtShare);
+    },
+  });
+  new Counter({
+    name: "dashboard_db_organization_share_waits_total",
+    help: "Calls that had to wait for a slot of their organization's share.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(shares().waited);
+    },
+  });
+  new Counter({
+    name: "dashboard_db_organization_share_refusals_total",
+    help:
+      "Calls refused UNAVAILABLE (OVERLOADED) for their organization's share: its queue was full (why=queue_full), " +
+      "or the wait would have run into the deadline or the call ended (why=wait_timeout).",
+    labelNames: ["why"] as const,
+    registers: [registry],
+    collect() {
+      const s = shares();
+      this.reset();
+      this.inc({ why: "queue_full" }, s.refusedQueueFull);
+      this.inc({ why: "wait_timeout" }, s.refusedWaitTimeout);
+    },
+  });
 }

@@ -38,6 +38,7 @@ export async function scopedPage<Row>(
      LIMIT $4 OFFSET $5`,
     [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
     deadline,
+    scope.organizationId,
   );
   return rows;
 }
@@ -58,6 +59,7 @@ export async function scopedCount(sql: Sql, table: string, scope: Scope, deadlin
     `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE ${condition} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS capped`,
     params,
     deadline,
+    scope.organizationId,
   );
   const exact = Number(rows[0]?.n ?? 0);
   if (exact <= EXACT_COUNT_LIMIT) return exact;
@@ -65,6 +67,7 @@ export async function scopedCount(sql: Sql, table: string, scope: Scope, deadlin
     `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${table} WHERE ${condition}`,
     params,
     deadline,
+    scope.organizationId,
   );
   return Math.max(EXACT_COUNT_LIMIT + 1, Math.round(planRows(plan.rows[0]?.["QUERY PLAN"])));
 }

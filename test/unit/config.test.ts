@@ -56,6 +56,17 @@ describe("configuration", () => {
     expect(loadConfig({ AUTH_JWKS_URL: "http://idp.local/jwks" }).auth.mode).toBe("jwks");
   });
 
+  it("gives each organization all but two of the pool by default (at least half), and no more than the pool", () => {
+    const share = (env: Record<string, string>) => loadConfig(env).storage.organizationShare;
+    expect(share({})).toBe(8);
+    expect(share({ DATABASE_POOL_MAX: "3" })).toBe(2);
+    expect(share({ DATABASE_POOL_MAX: "1" })).toBe(1);
+    expect(share({ DATABASE_POOL_MAX: "20", DATABASE_ORGANIZATION_SHARE: "5" })).toBe(5);
+    expect(() => loadConfig({ DATABASE_POOL_MAX: "4", DATABASE_ORGANIZATION_SHARE: "5" })).toThrow(
+      /DATABASE_ORGANIZATION_SHARE/,
+    );
+  });
+
   it("lists every problem at once", () => {
     try {
       loadConfig({
