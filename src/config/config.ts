@@ -73,8 +73,10 @@ export interface StorageConfig {
   organizationShare: number;
   /** Mint audit rows that may wait for their group commit; more are refused UNAVAILABLE at once. */
   mintAuditQueueMax: number;
-  /** create_requests older than this are deleted by the retention job (their retry window is over). */
+  /** create_requests older than this are deleted by the retention job (their retry window is over); fractions allowed. */
   createRequestRetentionHours: number;
+  /** How often every retention job runs; undefined: each at its own pace (revocations 1 min, requests 10, audit 60). */
+  retentionIntervalMs: number | undefined;
   /** audit_events older than this are deleted by the retention job; undefined keeps them forever. */
   auditRetentionDays: number | undefined;
   /** Rows one retention statement deletes, so no job holds long locks. */
@@ -365,7 +367,16 @@ const EnvSchema = z
     DATABASE_POOL_MAX_WAITING: int(100, 0, 100_000),
     DATABASE_ORGANIZATION_SHARE: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(1000).optional()),
     MINT_AUDIT_QUEUE_MAX: int(2_000, 1, 1_000_000),
-    CREATE_REQUEST_RETENTION_HOURS: int(24, 1, 24 * 365),
+    // Fractions allowed (0.002 h is 7.2 s), so a soak can watch the table stay flat.
+    CREATE_REQUEST_RETENTION_HOURS: z.preprocess(
+      blankToUndefined,
+      z.coerce
+        .number()
+        .min(1 / 3600)
+        .max(24 * 365)
+        .default(24),
+    ),
+    RETENTION_INTERVAL_SECONDS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(86_400).optional()),
     AUDIT_RETENTION_DAYS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(36_500).optional()),
     RETENTION_BATCH_SIZE: int(500, 1, 100_000),
   })
@@ -628,6 +639,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       organizationShare: env.DATABASE_ORGANIZATION_SHARE ?? defaultOrganizationShare(env.DATABASE_POOL_MAX),
       mintAuditQueueMax: env.MINT_AUDIT_QUEUE_MAX,
       createRequestRetentionHours: env.CREATE_REQUEST_RETENTION_HOURS,
+      retentionIntervalMs:
+        env.RETENTION_INTERVAL_SECONDS === undefined ? undefined : env.RETENTION_INTERVAL_SECONDS * 1000,
       auditRetentionDays: env.AUDIT_RETENTION_DAYS,
       retentionBatchSize: env.RETENTION_BATCH_SIZE,
     },

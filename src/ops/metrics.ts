@@ -63,6 +63,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly retentionRowsRemoved = new Counter({
+    name: "dashboard_retention_rows_removed_total",
+    help: "Rows the retention jobs deleted (expired revocations, old create requests, old audit events), by table.",
+    labelNames: ["table"] as const,
+    registers: [this.registry],
+  });
+
+  readonly retentionBatches = new Counter({
+    name: "dashboard_retention_batches_total",
+    help: "Retention DELETE statements run (each at most RETENTION_BATCH_SIZE rows), by table.",
+    labelNames: ["table"] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricsSources = {}) {
     collectDefaultMetrics({ register: this.registry });
     const pool = sources.pool;
@@ -101,6 +115,12 @@ export class Metrics {
         },
       });
     }
+  }
+
+  /** One retention batch: what the retention jobs report, as counters (table names are a closed set). */
+  retentionBatch(table: string, removed: number): void {
+    this.retentionBatches.inc({ table });
+    this.retentionRowsRemoved.inc({ table }, removed);
   }
 
   /** GET /metrics in the Prometheus text format; answered while draining, so the last of it is scraped. */

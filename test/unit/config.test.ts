@@ -67,6 +67,13 @@ describe("configuration", () => {
     );
   });
 
+  it("takes a retention window in fractions of an hour (down to a second) and one interval for every job", () => {
+    expect(loadConfig({}).storage).toMatchObject({ createRequestRetentionHours: 24, retentionIntervalMs: undefined });
+    const short = loadConfig({ CREATE_REQUEST_RETENTION_HOURS: "0.002", RETENTION_INTERVAL_SECONDS: "2" }).storage;
+    expect(short).toMatchObject({ createRequestRetentionHours: 0.002, retentionIntervalMs: 2000 });
+    expect(() => loadConfig({ CREATE_REQUEST_RETENTION_HOURS: "0.0001" })).toThrow(/CREATE_REQUEST_RETENTION_HOURS/);
+  });
+
   it("lists every problem at once", () => {
     try {
       loadConfig({
