@@ -60,6 +60,39 @@ export interface SoakReport {
   unexpected: string[];
   /** A read on one replica that did not yet reflect the caller's own acknowledged write on the other. */
   staleReads: number;
+  /** The tables retention keeps in check, when the load began and when it ended. */
+  tables: { before: TableSizes; after: TableSizes };
+  /** Rows the replicas' retention jobs removed during the run, by table (from their /metrics). */
+  retentionRemoved: Record<string, number>;
+}
+
+/** The tables retention purges, and audit_events, which it keeps for AUDIT_RETENTION_DAYS. */
+export const RETAINED_TABLES = ["embed_token_cutoffs", "revoked_embed_tokens", "create_requests", "audit_events"];
+export type TableSizes = Record<string, { rows: number; bytes: number }>;
+
+/** Row counts and pg_total_relation_size (table, indexes and TOAST) of the retained tables. */
+export async function tableSizes(databaseUrl: string): Promise<TableSizes> {
+  const sizes: TableSizes = {};
+  for (const table of RETAINED_TABLES) {
+    const [row] = await queryDatabase<{ rows: number; bytes: string }>(
+      databaseUrl,
+      `SELECT (SELECT count(*)::int FROM ${table}) AS rows, pg_total_relation_size('${table}') AS bytes`,
+    );
+    sizes[table] = { rows: row!.rows, bytes: Number(row!.bytes) };
+  }
+  return sizes;
+}
+
+/** dashboard_retention_rows_removed_total, summed over the replicas, by table. */
+export async function retentionRemoved(baseUrls: string[]): Promise<Record<string, number>> {
+  const removed: Record<string, number> = {};
+  for (const baseUrl of baseUrls) {
+    const text = await (await fetch(`${baseUrl}/metrics`)).text();
+    for (const m of text.matchAll(/^dashboard_retention_rows_removed_total\{table="(\w+)"\} (\d+)/gm)) {
+      removed[m[1]!] = (removed[m[1]!] ?? 0) + Number(m[2]);
+    }
+  }
+  return removed;
 }
 
 interface Caller {
@@ -118,6 +151,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     leaks: [],
     unexpected: [],
     staleReads: 0,
+    tables: { before: await tableSizes(o.databaseUrl), after: {} },
+    retentionRemoved: {},
   };
   const note = (list: string[], what: string) => {
     if (list.length < 50) list.push(what);
@@ -284,6 +319,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   );
   if (half!.n > 0)
     note(report.databaseMismatches, `${half!.n} dashboards without exactly one DASHBOARD_CREATED audit event`);
+  report.tables.after = await tableSizes(o.databaseUrl);
+  report.retentionRemoved = await retentionRemoved(o.baseUrls);
   return report;
 }
 
@@ -307,10 +344,26 @@ export function soakHeld(r: SoakReport): boolean {
   return r.databaseMismatches.length === 0 && r.leaks.length === 0 && r.unexpected.length === 0;
 }
 
-/** Two replicas (real processes) on a fresh database of the shared PostgreSQL and the shared Redis, with a key prefix of their own. */
-export async function startSoakReplicas(): Promise<{ baseUrls: string[]; databaseUrl: string; stop(): Promise<void> }> {
+/**
+ * Retention on short windows, so a run of a minute shows whether the tables it purges stay flat: request ids
+ * kept 10.8 s, tokens living at most 30 s (so revocation cutoffs are kept 36 s), every job every 2 s.
+ */
+export const SOAK_RETENTION_ENV = {
+  CREATE_REQUEST_RETENTION_HOURS: "0.003",
+  EMBED_TOKEN_MAX_TTL_SECONDS: "30",
+  EMBED_TOKEN_DEFAULT_TTL_SECONDS: "30",
+  RETENTION_INTERVAL_SECONDS: "2",
+};
+
+/**
+ * Two replicas (real processes) on a fresh database of the shared PostgreSQL and the shared Redis, with a
+ * key prefix of their own; `env` adds to (or overrides) their environment.
+ */
+export async function startSoakReplicas(
+  env: Record<string, string> = SOAK_RETENTION_ENV,
+): Promise<{ baseUrls: string[]; databaseUrl: string; stop(): Promise<void> }> {
   const db = await createTestDatabase();
-  const env = {
+  const replicaEnv = {
     DATABASE_URL: db.url,
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: "warn",
@@ -320,12 +373,13 @@ export async function startSoakReplicas(): Promise<{ baseUrls: string[]; databas
     RATE_LIMIT_DEFAULT_PER_MINUTE: "10000000",
     RATE_LIMIT_FAILED_AUTH_PER_MINUTE: "10000000",
     SHUTDOWN_GRACE_SECONDS: "2",
+    ...env,
   };
   const replicas: ServerProcess[] = [];
   try {
     // One after the other: the first applies the migrations and makes the signing keys.
-    replicas.push(await spawnServer(env));
-    replicas.push(await spawnServer(env));
+    replicas.push(await spawnServer(replicaEnv));
+    replicas.push(await spawnServer(replicaEnv));
   } catch (err) {
     for (const r of replicas) await r.stop();
     await db.drop();

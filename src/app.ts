@@ -65,10 +65,17 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     const limiter = createRateLimiter(config, log);
     closers.push(() => limiter.close());
     const sealer = await KeySealer.create(await keyEncryptionKeys(config, log));
-    const domain = await createDomain(config, sql, clock, log, {
-      sealer,
-      rotationBudget: (organizationId) => limiter.consumeKeyRotation(organizationId),
-    });
+    // Health, readiness, metrics, reflection: made before the domain, whose jobs report into the metrics.
+    const watchSlots = streamSlots(config.edge.healthWatchesPerConnection, config.edge.healthWatchesMax);
+    const ops = await createOperations({ sql, limiter, watchSlots });
+    const domain = await createDomain(
+      config,
+      sql,
+      clock,
+      log,
+      { sealer, rotationBudget: (organizationId) => limiter.consumeKeyRotation(organizationId) },
+      (table, removed) => ops.metrics.retentionBatch(table, removed),
+    );
     closers.push(domain.close);
 
     // Off the request path: each job on one replica at a time; stopped before storage closes.
@@ -85,10 +92,6 @@ export async function startApp(config: Config, log: Logger, options: AppOptions 
     // What every call passes, on every protocol: authentication, then rate limits.
     const verifyCaller = await createCallerVerifier(config.auth, await developmentSecret(config, log), clock);
     const guard = createCallGuard(verifyCaller, limiter, domain.iframeTokenCredential);
-
-    // Health, readiness, metrics, reflection.
-    const watchSlots = streamSlots(config.edge.healthWatchesPerConnection, config.edge.healthWatchesMax);
-    const ops = await createOperations({ sql, limiter, watchSlots });
 
     // The one routing table: the API's RPCs, health and reflection, the key set, the operations
     // routes, and the guide's REST API under /api/.
@@ -168,6 +171,7 @@ async function openDatabase(config: Config, log: Logger): Promise<Sql & Notifica
       heartbeatMs: config.storage.listenHeartbeatMs,
       poolWaitMs: config.storage.poolWaitMs,
       poolMaxWaiting: config.storage.poolMaxWaiting,
+      organizationShare: config.storage.organizationShare,
       warn: (fields, message) => log.warn(fields, message),
     });
     if (!tracing()) return sql;

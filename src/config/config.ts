@@ -66,10 +66,17 @@ export interface StorageConfig {
   poolWaitMs: number;
   /** Calls that may wait for a pooled connection at once; more are refused UNAVAILABLE at once. */
   poolMaxWaiting: number;
+  /**
+   * The most pooled connections one organization's calls may hold at once (its fair share; see
+   * src/store/organization-shares.ts). Its calls past it wait in its own queue (at most poolMaxWaiting).
+   */
+  organizationShare: number;
   /** Mint audit rows that may wait for their group commit; more are refused UNAVAILABLE at once. */
   mintAuditQueueMax: number;
-  /** create_requests older than this are deleted by the retention job (their retry window is over). */
+  /** create_requests older than this are deleted by the retention job (their retry window is over); fractions allowed. */
   createRequestRetentionHours: number;
+  /** How often every retention job runs; undefined: each at its own pace (revocations 1 min, requests 10, audit 60). */
+  retentionIntervalMs: number | undefined;
   /** audit_events older than this are deleted by the retention job; undefined keeps them forever. */
   auditRetentionDays: number | undefined;
   /** Rows one retention statement deletes, so no job holds long locks. */
@@ -358,8 +365,18 @@ const EnvSchema = z
     LISTEN_HEARTBEAT_MS: int(2_000, 50, 60_000),
     DATABASE_POOL_WAIT_MS: int(2_000, 1, 60_000),
     DATABASE_POOL_MAX_WAITING: int(100, 0, 100_000),
+    DATABASE_ORGANIZATION_SHARE: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(1000).optional()),
     MINT_AUDIT_QUEUE_MAX: int(2_000, 1, 1_000_000),
-    CREATE_REQUEST_RETENTION_HOURS: int(24, 1, 24 * 365),
+    // Fractions allowed (0.002 h is 7.2 s), so a soak can watch the table stay flat.
+    CREATE_REQUEST_RETENTION_HOURS: z.preprocess(
+      blankToUndefined,
+      z.coerce
+        .number()
+        .min(1 / 3600)
+        .max(24 * 365)
+        .default(24),
+    ),
+    RETENTION_INTERVAL_SECONDS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(86_400).optional()),
     AUDIT_RETENTION_DAYS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(36_500).optional()),
     RETENTION_BATCH_SIZE: int(500, 1, 100_000),
   })
@@ -425,6 +442,13 @@ const EnvSchema = z
     if (env.REDIS_SENTINEL_NAME && !env.REDIS_SENTINELS) {
       ctx.addIssue({ code: "custom", path: ["REDIS_SENTINELS"], message: "must be set when REDIS_SENTINEL_NAME is" });
     }
+    if (env.DATABASE_ORGANIZATION_SHARE !== undefined && env.DATABASE_ORGANIZATION_SHARE > env.DATABASE_POOL_MAX) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["DATABASE_ORGANIZATION_SHARE"],
+        message: "must not exceed DATABASE_POOL_MAX (equal to it means no fair share)",
+      });
+    }
     if (env.EMBED_TOKEN_DEFAULT_TTL_SECONDS > env.EMBED_TOKEN_MAX_TTL_SECONDS) {
       ctx.addIssue({
         code: "custom",
@@ -433,6 +457,14 @@ const EnvSchema = z
       });
     }
   });
+
+/**
+ * All but two of the pool's connections (at least half of a small pool): one organization alone still
+ * gets most of the pool, and however busy it is, at least two connections stay free for everyone else.
+ */
+export function defaultOrganizationShare(poolMax: number): number {
+  return Math.max(1, Math.ceil(poolMax / 2), poolMax - 2);
+}
 
 /** Keys fetched over plain HTTP can be swapped by anyone on the path; only the machine itself is trusted that way. */
 function isHttpsOrLoopback(url: string): boolean {
@@ -604,8 +636,11 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       listenHeartbeatMs: env.LISTEN_HEARTBEAT_MS,
       poolWaitMs: env.DATABASE_POOL_WAIT_MS,
       poolMaxWaiting: env.DATABASE_POOL_MAX_WAITING,
+      organizationShare: env.DATABASE_ORGANIZATION_SHARE ?? defaultOrganizationShare(env.DATABASE_POOL_MAX),
       mintAuditQueueMax: env.MINT_AUDIT_QUEUE_MAX,
       createRequestRetentionHours: env.CREATE_REQUEST_RETENTION_HOURS,
+      retentionIntervalMs:
+        env.RETENTION_INTERVAL_SECONDS === undefined ? undefined : env.RETENTION_INTERVAL_SECONDS * 1000,
       auditRetentionDays: env.AUDIT_RETENTION_DAYS,
       retentionBatchSize: env.RETENTION_BATCH_SIZE,
     },

@@ -3,7 +3,7 @@ import type { Logger } from "../log/logger.js";
 import type { Sql } from "../store/sql.js";
 
 /**
- * Background work that belongs to no request: purging retired keys, and (later)
+ * Background work that belongs to no request: purging retired keys, and
  * retention. A job must be safe to run on any replica and to run again after a
  * failure; the runner makes sure only one replica runs it at a time.
  */

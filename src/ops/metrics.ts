@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import { writeHead } from "../edge/http-types.js";
 import { plainRoute } from "../edge/plain-route.js";
 import type { HttpRoute } from "../edge/routes.js";
+import type { ShareStats } from "../store/organization-shares.js";
 import type { RateLimitHealth } from "./health.js";
 
 export const METRICS_PATH = "/metrics";
@@ -10,6 +11,8 @@ export const METRICS_PATH = "/metrics";
 export interface MetricsSources {
   /** The PostgreSQL pool, when there is one (the embedded database has none). */
   pool?: pg.Pool;
+  /** The organizations' fair shares of that pool (aggregates only: organization ids are not labels). */
+  organizationShares?: () => ShareStats;
   rateLimits?: () => RateLimitHealth;
 }
 
@@ -60,6 +63,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly retentionRowsRemoved = new Counter({
+    name: "dashboard_retention_rows_removed_total",
+    help: "Rows the retention jobs deleted (expired revocations, old create requests, old audit events), by table.",
+    labelNames: ["table"] as const,
+    registers: [this.registry],
+  });
+
+  readonly retentionBatches = new Counter({
+    name: "dashboard_retention_batches_total",
+    help: "Retention DELETE statements run (each at most RETENTION_BATCH_SIZE rows), by table.",
+    labelNames: ["table"] as const,
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricsSources = {}) {
     collectDefaultMetrics({ register: this.registry });
     const pool = sources.pool;
@@ -84,6 +101,8 @@ export class Metrics {
         },
       });
     }
+    const shares = sources.organizationShares;
+    if (shares) registerShareMetrics(this.registry, shares);
     const rateLimits = sources.rateLimits;
     if (rateLimits) {
       new Gauge({
@@ -96,6 +115,12 @@ export class Metrics {
         },
       });
     }
+  }
+
+  /** One retention batch: what the retention jobs report, as counters (table names are a closed set). */
+  retentionBatch(table: string, removed: number): void {
+    this.retentionBatches.inc({ table });
+    this.retentionRowsRemoved.inc({ table }, removed);
   }
 
   /** GET /metrics in the Prometheus text format; answered while draining, so the last of it is scraped. */
@@ -115,4 +140,62 @@ export class Metrics {
       }),
     };
   }
+}
+
+/**
+ * The fair shares as aggregates. Never labelled by organization: ids are unbounded, and what an operator
+ * needs is whether some organization is pressing on its share (at_share, waits, refusals), which the call
+ * log names when it matters.
+ */
+function registerShareMetrics(registry: Registry, shares: () => ShareStats): void {
+  new Gauge({
+    name: "dashboard_db_organization_share_max_connections",
+    help: "The most pooled connections one organization may hold (DATABASE_ORGANIZATION_SHARE).",
+    registers: [registry],
+    collect() {
+      this.set(shares().share);
+    },
+  });
+  new Gauge({
+    name: "dashboard_db_organization_share_calls",
+    help: "Calls holding a slot of their organization's share (state=held) or waiting for one (state=waiting), over all organizations.",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    collect() {
+      const s = shares();
+      this.set({ state: "held" }, s.held);
+      this.set({ state: "waiting" }, s.waiting);
+    },
+  });
+  new Gauge({
+    name: "dashboard_db_organizations_at_share",
+    help: "Organizations holding their whole share of the pool right now.",
+    registers: [registry],
+    collect() {
+      this.set(shares().organizationsAtShare);
+    },
+  });
+  new Counter({
+    name: "dashboard_db_organization_share_waits_total",
+    help: "Calls that had to wait for a slot of their organization's share.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(shares().waited);
+    },
+  });
+  new Counter({
+    name: "dashboard_db_organization_share_refusals_total",
+    help:
+      "Calls refused UNAVAILABLE (OVERLOADED) for their organization's share: its queue was full (why=queue_full), " +
+      "or the wait would have run into the deadline or the call ended (why=wait_timeout).",
+    labelNames: ["why"] as const,
+    registers: [registry],
+    collect() {
+      const s = shares();
+      this.reset();
+      this.inc({ why: "queue_full" }, s.refusedQueueFull);
+      this.inc({ why: "wait_timeout" }, s.refusedWaitTimeout);
+    },
+  });
 }

@@ -4,6 +4,7 @@ import type { RpcMethod, StreamSlots } from "../edge/rpc/rpc-method.js";
 import type { RateLimiter } from "../ratelimit/rate-limiter.js";
 import { readMigrations } from "../store/migrate.js";
 import { databaseReadiness } from "../store/readiness.js";
+import type { ShareStats } from "../store/organization-shares.js";
 import type { Sql } from "../store/sql.js";
 import { Health } from "./health.js";
 import { healthRoutes } from "./health-routes.js";
@@ -33,8 +34,12 @@ export async function createOperations(deps: {
     database: () => databaseReadiness(deps.sql, expectedVersions, READINESS_DATABASE_TIMEOUT_MS),
     rateLimits: () => deps.limiter.health(),
   });
-  const pool = (deps.sql as Partial<{ pool: pg.Pool }>).pool;
-  const metrics = new Metrics({ pool, rateLimits: () => deps.limiter.health() });
+  const { pool, shares } = deps.sql as Partial<{ pool: pg.Pool; shares: { stats(): ShareStats } }>;
+  const metrics = new Metrics({
+    pool,
+    organizationShares: shares && (() => shares.stats()),
+    rateLimits: () => deps.limiter.health(),
+  });
   return {
     health,
     metrics,

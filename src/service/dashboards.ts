@@ -134,41 +134,45 @@ export class Dashboards {
     );
     const id = uuidv7();
     const requestId = input.requestId || undefined;
-    return this.deps.transaction(async (tx) => {
-      if (requestId) {
-        const fingerprint = requestFingerprint(caller, input);
-        const claim = await tx.createRequests.claim(caller.organizationId, requestId, fingerprint);
-        if (claim.kind === "replay") {
-          if (claim.fingerprint !== fingerprint || !claim.response) {
-            throw invalidArgument([{ field: "request_id", description: "was already used for a different request" }]);
+    return this.deps.transaction(
+      async (tx) => {
+        if (requestId) {
+          const fingerprint = requestFingerprint(caller, input);
+          const claim = await tx.createRequests.claim(caller.organizationId, requestId, fingerprint);
+          if (claim.kind === "replay") {
+            if (claim.fingerprint !== fingerprint || !claim.response) {
+              throw invalidArgument([{ field: "request_id", description: "was already used for a different request" }]);
+            }
+            return claim.response;
           }
-          return claim.response;
         }
-      }
-      const created = await tx.dashboards.insert({
-        id,
-        organizationId: caller.organizationId,
-        tenantId: input.tenantId,
-        workspaceId: input.workspaceId,
-        name: input.name,
-        description: input.description ?? "",
-        createdBy: caller.subject,
-        allowedOrigins: input.allowedOrigins ?? [],
-        embeddingEnabled: input.embeddingEnabled ?? true,
-        embedDefaults,
-        permissionCeiling: ceiling.canonical,
-      });
-      await tx.audit.record({
-        id: uuidv7(),
-        organizationId: caller.organizationId,
-        action: "DASHBOARD_CREATED",
-        actor: caller.subject,
-        tenantId: created.tenantId,
-        dashboardId: created.id,
-      });
-      if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
-      return created;
-    }, deadline);
+        const created = await tx.dashboards.insert({
+          id,
+          organizationId: caller.organizationId,
+          tenantId: input.tenantId,
+          workspaceId: input.workspaceId,
+          name: input.name,
+          description: input.description ?? "",
+          createdBy: caller.subject,
+          allowedOrigins: input.allowedOrigins ?? [],
+          embeddingEnabled: input.embeddingEnabled ?? true,
+          embedDefaults,
+          permissionCeiling: ceiling.canonical,
+        });
+        await tx.audit.record({
+          id: uuidv7(),
+          organizationId: caller.organizationId,
+          action: "DASHBOARD_CREATED",
+          actor: caller.subject,
+          tenantId: created.tenantId,
+          dashboardId: created.id,
+        });
+        if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
+        return created;
+      },
+      deadline,
+      caller.organizationId,
+    );
   }
 
   async get({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
@@ -207,65 +211,73 @@ export class Dashboards {
     assertMayUseTenant(caller, input.tenantId);
     assertMayChangeDashboard(caller, paths, ADMIN_ONLY_PATHS);
     const now = this.now();
-    return this.deps.transaction(async (tx) => {
-      const current = await tx.dashboards.findForUpdate(caller.organizationId, input.tenantId);
-      if (!current) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
-      if (Array.isArray(input.ifMatch) && !input.ifMatch.includes(etagOf(current))) {
-        throw new ServiceError("ETAG_MISMATCH", "the dashboard changed since this etag was read; read it again", {
-          metadata: { etag: etagOf(current) },
+    return this.deps.transaction(
+      async (tx) => {
+        const current = await tx.dashboards.findForUpdate(caller.organizationId, input.tenantId);
+        if (!current) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+        if (Array.isArray(input.ifMatch) && !input.ifMatch.includes(etagOf(current))) {
+          throw new ServiceError("ETAG_MISMATCH", "the dashboard changed since this etag was read; read it again", {
+            metadata: { etag: etagOf(current) },
+          });
+        }
+        const next = applyUpdate(current, paths, input.values);
+        const changed = changedPaths(current, next, paths);
+        if (changed.length === 0) return current;
+        const written = await tx.dashboards.update(caller.organizationId, input.tenantId, next);
+        if (changed.includes("workspace_id")) {
+          await tx.revocations.cutOff(
+            caller.organizationId,
+            written.tenantId,
+            written.id,
+            new Date(now),
+            lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
+          );
+        }
+        await tx.audit.record({
+          id: uuidv7(),
+          organizationId: caller.organizationId,
+          action: "DASHBOARD_UPDATED",
+          actor: caller.subject,
+          tenantId: written.tenantId,
+          dashboardId: written.id,
+          details: { paths: changed.join(",") },
         });
-      }
-      const next = applyUpdate(current, paths, input.values);
-      const changed = changedPaths(current, next, paths);
-      if (changed.length === 0) return current;
-      const written = await tx.dashboards.update(caller.organizationId, input.tenantId, next);
-      if (changed.includes("workspace_id")) {
-        await tx.revocations.cutOff(
-          caller.organizationId,
-          written.tenantId,
-          written.id,
-          new Date(now),
-          lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
-        );
-      }
-      await tx.audit.record({
-        id: uuidv7(),
-        organizationId: caller.organizationId,
-        action: "DASHBOARD_UPDATED",
-        actor: caller.subject,
-        tenantId: written.tenantId,
-        dashboardId: written.id,
-        details: { paths: changed.join(",") },
-      });
-      return written;
-    }, deadline);
+        return written;
+      },
+      deadline,
+      caller.organizationId,
+    );
   }
 
   async delete({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
     const now = this.now();
-    return this.deps.transaction(async (tx) => {
-      const deleted = await tx.dashboards.deleteByTenant(caller.organizationId, input.tenantId);
-      if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
-      // Verification also requires the dashboard to exist; the cutoff states the revocation explicitly.
-      await tx.revocations.cutOff(
-        caller.organizationId,
-        deleted.tenantId,
-        deleted.id,
-        new Date(now),
-        lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
-      );
-      await tx.audit.record({
-        id: uuidv7(),
-        organizationId: caller.organizationId,
-        action: "DASHBOARD_DELETED",
-        actor: caller.subject,
-        tenantId: deleted.tenantId,
-        dashboardId: deleted.id,
-      });
-      return deleted;
-    }, deadline);
+    return this.deps.transaction(
+      async (tx) => {
+        const deleted = await tx.dashboards.deleteByTenant(caller.organizationId, input.tenantId);
+        if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+        // Verification also requires the dashboard to exist; the cutoff states the revocation explicitly.
+        await tx.revocations.cutOff(
+          caller.organizationId,
+          deleted.tenantId,
+          deleted.id,
+          new Date(now),
+          lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
+        );
+        await tx.audit.record({
+          id: uuidv7(),
+          organizationId: caller.organizationId,
+          action: "DASHBOARD_DELETED",
+          actor: caller.subject,
+          tenantId: deleted.tenantId,
+          dashboardId: deleted.id,
+        });
+        return deleted;
+      },
+      deadline,
+      caller.organizationId,
+    );
   }
 
   async mintIframeToken({ caller, deadline }: CallScope, input: MintIframeTokenInput): Promise<IframeToken> {

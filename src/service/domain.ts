@@ -23,7 +23,7 @@ import type { EmbedServices } from "./embed-services.js";
 import { iframeTokenCredential, type IframeTokenCredential } from "./iframe-token-credential.js";
 import { IframeTokens } from "./iframe-tokens.js";
 import { signingKeyPurgeJob } from "./signing-key-jobs.js";
-import { retentionJobs } from "../store/retention.js";
+import { retentionJobs, type RetentionReporter } from "../store/retention.js";
 import { SigningKeys, type RotationBudget } from "./signing-keys.js";
 import { TenantPurge } from "./tenant-purge.js";
 
@@ -46,6 +46,8 @@ export async function createDomain(
   clock: Clock,
   log: Logger,
   keys: { sealer: KeySealer; rotationBudget: RotationBudget },
+  /** Where retention reports each batch (the composition root makes metrics of it). */
+  retentionReport?: RetentionReporter,
 ): Promise<Domain> {
   const signingKeys = await KeyRing.open(
     {
@@ -99,6 +101,8 @@ export async function createDomain(
     maxBatches: 100,
     createRequestRetentionHours: config.storage.createRequestRetentionHours,
     auditRetentionDays: config.storage.auditRetentionDays,
+    everyMs: config.storage.retentionIntervalMs,
+    report: retentionReport,
   });
   const jobs: Job[] = [
     signingKeyPurgeJob(sql, config.embed.keyPurgeIntervalMs, log),
@@ -106,8 +110,8 @@ export async function createDomain(
       name: r.name,
       everyMs: r.everyMs,
       run: async (now: Date) => {
-        const { removed } = await r.run(now);
-        if (removed > 0) log.info({ job: r.name, removed }, "retention removed rows");
+        const { removed, batches, tables } = await r.run(now);
+        if (removed > 0) log.info({ job: r.name, removed, batches, tables }, "retention removed rows");
       },
     })),
   ];

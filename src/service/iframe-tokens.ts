@@ -88,50 +88,54 @@ export class IframeTokens {
     const target = input.target!;
     const now = this.now();
     const org = caller.organizationId;
-    return this.deps.transaction(async (tx) => {
-      let revocation: Revocation = { issuedNotAfter: undefined };
-      let details: Record<string, string>;
-      let dashboardId: string | undefined;
-      if ("tokenId" in target) {
-        const mint = await tx.audit.findMint(org, input.tenantId, target.tokenId);
-        if (!mint) throw notFound(`tenant "${input.tenantId}" has no iframe token "${target.tokenId}"`);
-        // Remembered until the token could no longer verify anyway.
-        const forgetAt = new Date(mint.tokenExpiresAt!.getTime() + (VERIFY_LEEWAY_SECONDS + 1) * 1000);
-        await tx.revocations.revokeToken(org, input.tenantId, target.tokenId, forgetAt);
-        dashboardId = mint.dashboardId;
-        details = { scope: "token" };
-      } else {
-        dashboardId = "dashboardId" in target ? target.dashboardId : undefined;
-        if (dashboardId !== undefined) {
-          // A cutoff for a made-up dashboard would be a row nobody can ever match: refuse it instead.
-          const dashboard = await tx.dashboards.findByTenant(org, input.tenantId);
-          if (dashboard?.id !== dashboardId) {
-            throw notFound(`tenant "${input.tenantId}" has no dashboard "${dashboardId}"`);
+    return this.deps.transaction(
+      async (tx) => {
+        let revocation: Revocation = { issuedNotAfter: undefined };
+        let details: Record<string, string>;
+        let dashboardId: string | undefined;
+        if ("tokenId" in target) {
+          const mint = await tx.audit.findMint(org, input.tenantId, target.tokenId);
+          if (!mint) throw notFound(`tenant "${input.tenantId}" has no iframe token "${target.tokenId}"`);
+          // Remembered until the token could no longer verify anyway.
+          const forgetAt = new Date(mint.tokenExpiresAt!.getTime() + (VERIFY_LEEWAY_SECONDS + 1) * 1000);
+          await tx.revocations.revokeToken(org, input.tenantId, target.tokenId, forgetAt);
+          dashboardId = mint.dashboardId;
+          details = { scope: "token" };
+        } else {
+          dashboardId = "dashboardId" in target ? target.dashboardId : undefined;
+          if (dashboardId !== undefined) {
+            // A cutoff for a made-up dashboard would be a row nobody can ever match: refuse it instead.
+            const dashboard = await tx.dashboards.findByTenant(org, input.tenantId);
+            if (dashboard?.id !== dashboardId) {
+              throw notFound(`tenant "${input.tenantId}" has no dashboard "${dashboardId}"`);
+            }
           }
+          const issuedNotAfter = new Date(now);
+          await tx.revocations.cutOff(
+            org,
+            input.tenantId,
+            dashboardId ?? "",
+            issuedNotAfter,
+            lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
+          );
+          revocation = { issuedNotAfter };
+          details = { scope: dashboardId ? "dashboard" : "tenant", issued_not_after: issuedNotAfter.toISOString() };
         }
-        const issuedNotAfter = new Date(now);
-        await tx.revocations.cutOff(
-          org,
-          input.tenantId,
-          dashboardId ?? "",
-          issuedNotAfter,
-          lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
-        );
-        revocation = { issuedNotAfter };
-        details = { scope: dashboardId ? "dashboard" : "tenant", issued_not_after: issuedNotAfter.toISOString() };
-      }
-      await tx.audit.record({
-        id: uuidv7(),
-        organizationId: org,
-        action: "IFRAME_TOKENS_REVOKED",
-        actor: caller.subject,
-        tenantId: input.tenantId,
-        dashboardId,
-        tokenId: "tokenId" in target ? target.tokenId : undefined,
-        details,
-      });
-      // Expired rows go in the retention job (store/retention.ts), off this transaction.
-      return revocation;
-    }, deadline);
+        await tx.audit.record({
+          id: uuidv7(),
+          organizationId: org,
+          action: "IFRAME_TOKENS_REVOKED",
+          actor: caller.subject,
+          tenantId: input.tenantId,
+          dashboardId,
+          tokenId: "tokenId" in target ? target.tokenId : undefined,
+          details,
+        });
+        // Expired rows go in the retention job (store/retention.ts), off this transaction.
+        return revocation;
+      },
+      deadline,
+      org,
+    );
   }
 }

@@ -64,48 +64,52 @@ export class SigningKeys {
     this.refuseWhenConfigured();
     const keys = this.deps.keys;
     const [fallback, next] = await Promise.all([keys.newKey(organizationId), keys.newKey(organizationId)]);
-    const rotation = await this.deps.transaction(async (tx) => {
-      await tx.organizationKeys.lock(organizationId);
-      const now = new Date(this.now());
-      if (options.bounded) {
-        const published = await tx.organizationKeys.published(organizationId, now);
-        // A rotation adds one published key (the retired one stays, a new next one appears).
-        if (published.count + 1 > this.deps.embed.maxPublishedKeysPerOrganization) {
-          throw new ServiceError(
-            "TOO_MANY_SIGNING_KEYS",
-            `the organization has ${published.count} published signing keys, the most it may have; ` +
-              "retry once the oldest retired key's window has ended",
-            {
-              retryAfterMs: published.nextExpiry
-                ? Math.max(1000, published.nextExpiry.getTime() - now.getTime())
-                : undefined,
-            },
-          );
+    const rotation = await this.deps.transaction(
+      async (tx) => {
+        await tx.organizationKeys.lock(organizationId);
+        const now = new Date(this.now());
+        if (options.bounded) {
+          const published = await tx.organizationKeys.published(organizationId, now);
+          // A rotation adds one published key (the retired one stays, a new next one appears).
+          if (published.count + 1 > this.deps.embed.maxPublishedKeysPerOrganization) {
+            throw new ServiceError(
+              "TOO_MANY_SIGNING_KEYS",
+              `the organization has ${published.count} published signing keys, the most it may have; ` +
+                "retry once the oldest retired key's window has ended",
+              {
+                retryAfterMs: published.nextExpiry
+                  ? Math.max(1000, published.nextExpiry.getTime() - now.getTime())
+                  : undefined,
+              },
+            );
+          }
         }
-      }
-      const { activated, retired } = await tx.organizationKeys.rotate(
-        organizationId,
-        fallback,
-        next,
-        retiredKeyGraceSeconds(this.deps.embed.maxTtlSeconds),
-        now,
-      );
-      await tx.audit.record({
-        id: uuidv7(),
-        organizationId,
-        action: "SIGNING_KEY_ROTATED",
-        actor: actor.subject,
-        details: {
-          kid: activated,
-          next_kid: next.kid,
-          ...(options.reason ? { reason: options.reason } : {}),
-          ...(retired
-            ? { retired_kid: retired.kid, retired_key_verifies_until: retired.verifyUntil.toISOString() }
-            : {}),
-        },
-      });
-      return { kid: activated, retired };
-    }, options.deadline);
+        const { activated, retired } = await tx.organizationKeys.rotate(
+          organizationId,
+          fallback,
+          next,
+          retiredKeyGraceSeconds(this.deps.embed.maxTtlSeconds),
+          now,
+        );
+        await tx.audit.record({
+          id: uuidv7(),
+          organizationId,
+          action: "SIGNING_KEY_ROTATED",
+          actor: actor.subject,
+          details: {
+            kid: activated,
+            next_kid: next.kid,
+            ...(options.reason ? { reason: options.reason } : {}),
+            ...(retired
+              ? { retired_kid: retired.kid, retired_key_verifies_until: retired.verifyUntil.toISOString() }
+              : {}),
+          },
+        });
+        return { kid: activated, retired };
+      },
+      options.deadline,
+      organizationId,
+    );
     // This replica signs with the new key at once; the others within KEY_REFRESH_MS.
     keys.invalidate(organizationId);
     return rotation;

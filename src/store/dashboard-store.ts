@@ -146,6 +146,7 @@ export class DashboardStore {
         `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2`,
         [organizationId, tenantId],
         deadline,
+        organizationId,
       );
       return rows[0] && toRecord(rows[0]);
     };

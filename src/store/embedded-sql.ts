@@ -9,6 +9,8 @@ import { TxEffects } from "./tx-effects.js";
  * dataDir. It runs in this process, so it has neither a statement timeout
  * nor a cancel: a deadline is checked before each statement and before
  * COMMIT, and a transaction whose deadline has passed is rolled back there.
+ * Its one connection runs everything in turn, so there is no pool to share
+ * fairly: the organization a call is charged to is ignored here.
  */
 export async function embeddedSql(dataDir: string): Promise<Sql & Notifications> {
   const { PGlite } = await import("@electric-sql/pglite");

@@ -3,6 +3,7 @@ import type { Deadline } from "../call/deadline.js";
 import { shapeDatabaseError } from "./database-errors.js";
 import { listenOnDedicatedClient, type Every } from "./listen.js";
 import { overloaded, rateLimitedWarning, shedAfterMs } from "./load-shedding.js";
+import { OrganizationShares } from "./organization-shares.js";
 import { sendCancelRequest } from "./pg-cancel.js";
 import type { Notifications, Sql } from "./sql.js";
 import { transactionHandle } from "./transaction-handle.js";
@@ -21,6 +22,11 @@ export interface PostgresOptions {
   poolWaitMs?: number;
   /** DATABASE_POOL_MAX_WAITING: calls that may wait for a connection; more are refused at once. */
   poolMaxWaiting?: number;
+  /**
+   * DATABASE_ORGANIZATION_SHARE: the most connections one organization's calls may hold (see
+   * organization-shares.ts); the whole pool when unset. Its queue is bounded by poolMaxWaiting.
+   */
+  organizationShare?: number;
   /** Where pool errors are reported (rate-limited); without it they are dropped. */
   warn?: (fields: Record<string, unknown>, message: string) => void;
 }
@@ -30,7 +36,7 @@ export function postgresSql(
   url: string,
   poolMax: number,
   options: PostgresOptions = {},
-): Sql & Notifications & { pool: pg.Pool } {
+): Sql & Notifications & { pool: pg.Pool; shares: OrganizationShares } {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolMax,
@@ -47,16 +53,21 @@ export function postgresSql(
     ? rateLimitedWarning(options.warn, "an idle database connection failed (the pool replaces it)")
     : () => {};
   pool.on("error", onPoolError);
-  const admission: Admission = {
-    waitMs: options.poolWaitMs ?? 5_000,
-    maxWaiting: options.poolMaxWaiting ?? Number.POSITIVE_INFINITY,
-  };
+  const maxWaiting = options.poolMaxWaiting ?? Number.POSITIVE_INFINITY;
+  const shares = new OrganizationShares(Math.min(poolMax, options.organizationShare ?? poolMax), maxWaiting);
+  const admission: Admission = { waitMs: options.poolWaitMs ?? 5_000, maxWaiting, shares };
 
-  const sql: Sql & Notifications & { pool: pg.Pool } = {
+  const sql: Sql & Notifications & { pool: pg.Pool; shares: OrganizationShares } = {
     pool,
+    shares,
     inTransaction: false,
-    async query<Row>(text: string, params?: unknown[], deadline?: Deadline): Promise<Result<Row>> {
-      if (!deadline) {
+    async query<Row>(
+      text: string,
+      params?: unknown[],
+      deadline?: Deadline,
+      organization?: string,
+    ): Promise<Result<Row>> {
+      if (!deadline && organization === undefined) {
         try {
           const result = await pool.query(text, params);
           return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
@@ -64,7 +75,7 @@ export function postgresSql(
           throw shapeDatabaseError(err, undefined);
         }
       }
-      const lease = await checkout(pool, deadline, admission);
+      const lease = await checkout(pool, deadline, admission, organization);
       try {
         return await lease.run<Row>(text, params);
       } finally {
@@ -82,8 +93,9 @@ export function postgresSql(
       await sql.query("SELECT pg_notify($1, $2)", [channel, payload]);
     },
     onCommit: (fn) => fn(),
-    async transaction(fn, deadline) {
-      const lease = await checkout(pool, deadline, admission);
+    async transaction(fn, deadline, organization) {
+      // One slot for the whole transaction: its statements share its connection and never take a second.
+      const lease = await checkout(pool, deadline, admission, organization);
       const effects = new TxEffects();
       try {
         // The statement timeout is the call's remaining time, so a statement that waits (on a lock, on I/O)
@@ -128,19 +140,35 @@ interface Lease {
 }
 
 /**
- * A pooled connection for one call. While its deadline is pending a statement
- * running on it is cancelled when the deadline passes or the client leaves;
- * a connection that was sent a cancel is discarded, never reused (the cancel
- * could otherwise still land on the next caller's statement).
+ * A pooled connection for one call. With an organization, a slot of its share
+ * is taken first (and given back with the connection), so one organization's
+ * calls cannot fill the pool or its queue. While its deadline is pending a
+ * statement running on it is cancelled when the deadline passes or the client
+ * leaves; a connection that was sent a cancel is discarded, never reused (the
+ * cancel could otherwise still land on the next caller's statement).
  */
-async function checkout(pool: pg.Pool, deadline: Deadline | undefined, admission: Admission): Promise<Lease> {
+async function checkout(
+  pool: pg.Pool,
+  deadline: Deadline | undefined,
+  admission: Admission,
+  organization: string | undefined,
+): Promise<Lease> {
   deadline?.throwIfDone();
-  // Every connection busy and the queue for them full: waiting would only add to the pile.
-  if (pool.idleCount === 0 && pool.waitingCount >= admission.maxWaiting) throw overloaded("database connections");
+  let releaseShare = () => {};
   let client: pg.PoolClient;
   try {
+    if (organization !== undefined) {
+      releaseShare = await admission.shares.acquire(
+        organization,
+        deadline,
+        shedAfterMs(deadline?.remainingMs(), admission.waitMs),
+      );
+    }
+    // Every connection busy and the queue for them full: waiting would only add to the pile.
+    if (pool.idleCount === 0 && pool.waitingCount >= admission.maxWaiting) throw overloaded("database connections");
     client = await admit(pool.connect(), deadline, shedAfterMs(deadline?.remainingMs(), admission.waitMs));
   } catch (err) {
+    releaseShare();
     throw shapeDatabaseError(err, deadline);
   }
   // pg-pool drops its own 'error' listener while a client is checked out, so a connection lost
@@ -194,13 +222,16 @@ async function checkout(pool: pg.Pool, deadline: Deadline | undefined, admission
       deadline?.signal.removeEventListener("abort", onAbort);
       client.off("error", onLost);
       client.release(broken || canceled);
+      releaseShare();
     },
   };
 }
 
 interface Admission {
+  /** The longest wait for a share's slot, and again for a pooled connection (each never past the deadline). */
   waitMs: number;
   maxWaiting: number;
+  shares: OrganizationShares;
 }
 
 /**

@@ -4,8 +4,24 @@ import type { Sql } from "./sql.js";
 export interface RetentionJob {
   name: string;
   everyMs: number;
-  run(now: Date): Promise<{ removed: number }>;
+  run(now: Date): Promise<RetentionRun>;
 }
+
+/** What one run removed: in all, and per table (for the log line; metrics get every batch as it happens). */
+export interface RetentionRun {
+  removed: number;
+  batches: number;
+  tables: Partial<Record<RetentionTable, number>>;
+}
+
+/** The tables retention purges (constants of this file, so a bounded label for metrics). */
+export type RetentionTable = "embed_token_cutoffs" | "revoked_embed_tokens" | "create_requests" | "audit_events";
+
+/**
+ * Told of every DELETE batch as it completes: which table, how many rows. The composition root turns it
+ * into metrics (this folder imports no ops code); tests use it to see each batch's size.
+ */
+export type RetentionReporter = (table: RetentionTable, removed: number) => void;
 
 export interface RetentionSettings {
   /** Rows one DELETE removes (RETENTION_BATCH_SIZE): small, so no statement holds its locks for long. */
@@ -15,6 +31,10 @@ export interface RetentionSettings {
   createRequestRetentionHours: number;
   /** undefined: audit events are kept forever. */
   auditRetentionDays: number | undefined;
+  /** RETENTION_INTERVAL_SECONDS: how often every job runs; undefined: each job at its own pace. */
+  everyMs?: number;
+  /** Where each batch is reported; nowhere when unset. */
+  report?: RetentionReporter;
 }
 
 export interface Purged {
@@ -30,10 +50,10 @@ export interface Purged {
  */
 async function purgeInBatches(
   sql: Sql,
-  table: string,
+  table: RetentionTable,
   expired: string,
   cutoff: Date,
-  settings: Pick<RetentionSettings, "batchSize" | "maxBatches">,
+  settings: Pick<RetentionSettings, "batchSize" | "maxBatches" | "report">,
 ): Promise<Purged> {
   let removed = 0;
   let batches = 0;
@@ -44,6 +64,7 @@ async function purgeInBatches(
     );
     batches++;
     removed += rowCount;
+    settings.report?.(table, rowCount);
     if (rowCount < settings.batchSize) break;
   }
   return { removed, batches };
@@ -69,12 +90,23 @@ export async function purgeOldAuditEvents(sql: Sql, now: Date, settings: Retenti
   return purgeInBatches(sql, "audit_events", "occurred_at < $1", cutoff, settings);
 }
 
-/** The retention work as jobs, for the background-job runner to schedule (it is not wired here). */
+/**
+ * The retention work as jobs, for the background-job runner to schedule (app.ts registers them). Their
+ * statements carry no organization: purging is nobody's call, so it is not charged to any share.
+ */
 export function retentionJobs(sql: Sql, settings: RetentionSettings): RetentionJob[] {
   const job = (name: string, everyMs: number, purge: typeof purgeOldAuditEvents): RetentionJob => ({
     name,
-    everyMs,
-    run: async (now) => ({ removed: (await purge(sql, now, settings)).removed }),
+    everyMs: settings.everyMs ?? everyMs,
+    async run(now) {
+      const tables: RetentionRun["tables"] = {};
+      const report: RetentionReporter = (table, removed) => {
+        tables[table] = (tables[table] ?? 0) + removed;
+        settings.report?.(table, removed);
+      };
+      const { removed, batches } = await purge(sql, now, { ...settings, report });
+      return { removed, batches, tables };
+    },
   });
   return [
     job("purge-expired-revocations", 60_000, purgeExpiredRevocations),

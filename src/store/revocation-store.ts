@@ -95,6 +95,7 @@ export class RevocationStore {
        LEFT JOIN dashboards d ON d.organization_id = $1 AND d.tenant_id = $2 AND d.id::text = $3`,
       [organizationId, tenantId, dashboardId, jti],
       deadline,
+      organizationId,
     );
     const r = rows[0]!;
     return {

@@ -38,6 +38,7 @@ export async function scopedPage<Row>(
      LIMIT $4 OFFSET $5`,
     [scope.organizationId, scope.tenantIds ?? null, page.afterId ?? null, page.limit, page.skip],
     deadline,
+    scope.organizationId,
   );
   return rows;
 }
@@ -74,6 +75,7 @@ export async function cappedCount(
     `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${fromWhere} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS capped`,
     params,
     deadline,
+    scope.organizationId,
   );
   const exact = Number(rows[0]?.n ?? 0);
   if (exact <= EXACT_COUNT_LIMIT) return exact;
@@ -81,6 +83,7 @@ export async function cappedCount(
     `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${fromWhere}`,
     params,
     deadline,
+    scope.organizationId,
   );
   return Math.max(EXACT_COUNT_LIMIT + 1, Math.round(planRows(plan.rows[0]?.["QUERY PLAN"])));
 }

@@ -10,12 +10,17 @@ import type { Deadline } from "../call/deadline.js";
  * transaction is never committed after it. Errors come out shaped (see
  * database-errors.ts): DEADLINE_EXCEEDED, CANCELED or UNAVAILABLE where that
  * is what happened.
+ *
+ * An organization, where given, is whose fair share of the connections the
+ * work is charged to (organization-shares.ts): a plain key, the same one every
+ * statement is keyed by. Work of no one organization passes none.
  */
 export interface Sql {
   query<Row = Record<string, unknown>>(
     text: string,
     params?: unknown[],
     deadline?: Deadline,
+    organization?: string,
   ): Promise<{ rows: Row[]; rowCount: number }>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(script: string): Promise<void>;
@@ -23,8 +28,9 @@ export interface Sql {
    * Runs fn in one transaction: committed when it resolves (and the deadline has not passed), rolled back
    * otherwise. Called on a transaction's handle it takes a SAVEPOINT: a failure inside rolls back only what
    * fn did there (and rethrows), the enclosing transaction goes on (see transaction-handle.ts).
+   * The organization is charged once, for the transaction's connection; its statements take nothing more.
    */
-  transaction<T>(fn: (tx: Sql) => Promise<T>, deadline?: Deadline): Promise<T>;
+  transaction<T>(fn: (tx: Sql) => Promise<T>, deadline?: Deadline, organization?: string): Promise<T>;
   /** Whether this is a transaction's handle: its reads see its own uncommitted writes, no cache may answer them. */
   readonly inTransaction: boolean;
   /**

@@ -23,9 +23,13 @@ export interface Stores {
 
 /**
  * Runs fn with stores bound to one transaction, so a change and its audit row commit (or fail) together;
- * never committed once the deadline has passed.
+ * never committed once the deadline has passed. Its connection is charged to the organization's share.
  */
-export type InTransaction = <T>(fn: (stores: Stores) => Promise<T>, deadline?: Deadline) => Promise<T>;
+export type InTransaction = <T>(
+  fn: (stores: Stores) => Promise<T>,
+  deadline?: Deadline,
+  organization?: string,
+) => Promise<T>;
 
 /** cache: the replica's dashboard cache, so that writes through these stores evict what they change. */
 export function storesOn(sql: Sql, cache?: DashboardCache): Stores {
@@ -42,5 +46,5 @@ export function storesOn(sql: Sql, cache?: DashboardCache): Stores {
 }
 
 export function inTransaction(sql: Sql, cache?: DashboardCache): InTransaction {
-  return (fn, deadline) => sql.transaction((tx) => fn(storesOn(tx, cache)), deadline);
+  return (fn, deadline, organization) => sql.transaction((tx) => fn(storesOn(tx, cache)), deadline, organization);
 }

@@ -31,13 +31,13 @@ export function tracedSql<S extends Sql>(sql: S, target: DatabaseTarget): S {
     },
     notify: (channel, payload) => inner.notify(channel, payload),
     onCommit: (fn) => inner.onCommit(fn),
-    query: (text, params, deadline) => {
+    query: (text, params, deadline, organization) => {
       const statement = statementOf(text);
       return inSpan(
         statement.summary,
         { kind: SpanKind.CLIENT, attributes: () => ({ ...common, ...statement.attributes }) },
         async (span) => {
-          const result = await inner.query(text, params, deadline);
+          const result = await inner.query(text, params, deadline, organization);
           span?.setAttribute("db.response.returned_rows", result.rows.length);
           return result as never;
         },
@@ -49,9 +49,9 @@ export function tracedSql<S extends Sql>(sql: S, target: DatabaseTarget): S {
         inner.exec(script),
       );
     },
-    transaction: (fn, deadline) =>
+    transaction: (fn, deadline, organization) =>
       inSpan("transaction", { attributes: () => ({ ...common }) }, () =>
-        inner.transaction((tx) => fn(wrap(tx)), deadline),
+        inner.transaction((tx) => fn(wrap(tx)), deadline, organization),
       ),
     close: () => inner.close(),
   });

@@ -56,6 +56,24 @@ describe("configuration", () => {
     expect(loadConfig({ AUTH_JWKS_URL: "http://idp.local/jwks" }).auth.mode).toBe("jwks");
   });
 
+  it("gives each organization all but two of the pool by default (at least half), and no more than the pool", () => {
+    const share = (env: Record<string, string>) => loadConfig(env).storage.organizationShare;
+    expect(share({})).toBe(8);
+    expect(share({ DATABASE_POOL_MAX: "3" })).toBe(2);
+    expect(share({ DATABASE_POOL_MAX: "1" })).toBe(1);
+    expect(share({ DATABASE_POOL_MAX: "20", DATABASE_ORGANIZATION_SHARE: "5" })).toBe(5);
+    expect(() => loadConfig({ DATABASE_POOL_MAX: "4", DATABASE_ORGANIZATION_SHARE: "5" })).toThrow(
+      /DATABASE_ORGANIZATION_SHARE/,
+    );
+  });
+
+  it("takes a retention window in fractions of an hour (down to a second) and one interval for every job", () => {
+    expect(loadConfig({}).storage).toMatchObject({ createRequestRetentionHours: 24, retentionIntervalMs: undefined });
+    const short = loadConfig({ CREATE_REQUEST_RETENTION_HOURS: "0.002", RETENTION_INTERVAL_SECONDS: "2" }).storage;
+    expect(short).toMatchObject({ createRequestRetentionHours: 0.002, retentionIntervalMs: 2000 });
+    expect(() => loadConfig({ CREATE_REQUEST_RETENTION_HOURS: "0.0001" })).toThrow(/CREATE_REQUEST_RETENTION_HOURS/);
+  });
+
   it("lists every problem at once", () => {
     try {
       loadConfig({
