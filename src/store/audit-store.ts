@@ -171,6 +171,8 @@ export class AuditStore {
       `SELECT ${COLUMNS} FROM audit_events
        WHERE organization_id = $1 AND token_id = $2 AND tenant_id = $3 AND action = 'IFRAME_TOKEN_MINTED'`,
       [organizationId, tokenId, tenantId],
+      undefined,
+      organizationId,
     );
     return rows[0] && toRecord(rows[0]);
   }
@@ -189,12 +191,19 @@ export class AuditStore {
        LIMIT $10 OFFSET $11`,
       [...scopedAndFilteredParams(scope, filter), page.afterId ?? null, page.limit, page.skip],
       deadline,
+      scope.organizationId,
     );
     return rows.map(toRecord);
   }
 
   count(scope: Scope, deadline?: Deadline, filter: AuditEventFilter = NO_FILTER): Promise<number> {
-    return cappedCount(this.sql, SCOPED_AND_FILTERED, scopedAndFilteredParams(scope, filter), deadline);
+    return cappedCount(
+      this.sql,
+      SCOPED_AND_FILTERED,
+      scopedAndFilteredParams(scope, filter),
+      scope.organizationId,
+      deadline,
+    );
   }
 
   /**

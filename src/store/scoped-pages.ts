@@ -57,25 +57,28 @@ export function scopedCount(sql: Sql, table: string, scope: Scope, deadline?: De
     sql,
     `${table} WHERE organization_id = $1 AND ($2::text[] IS NULL OR tenant_id = ANY($2::text[]))`,
     [scope.organizationId, scope.tenantIds ?? null],
+    scope.organizationId,
     deadline,
   );
 }
 
 /**
  * scopedCount for any condition: `fromWhere` is "table WHERE condition" (constants of the calling
- * store; values only as params), counted exactly up to EXACT_COUNT_LIMIT, estimated above it.
+ * store; values only as params), counted exactly up to EXACT_COUNT_LIMIT, estimated above it, on
+ * the organization's database share.
  */
 export async function cappedCount(
   sql: Sql,
   fromWhere: string,
   params: unknown[],
+  organizationId: string,
   deadline?: Deadline,
 ): Promise<number> {
   const { rows } = await sql.query<{ n: number }>(
     `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${fromWhere} LIMIT ${EXACT_COUNT_LIMIT + 1}) AS capped`,
     params,
     deadline,
-    scope.organizationId,
+    organizationId,
   );
   const exact = Number(rows[0]?.n ?? 0);
   if (exact <= EXACT_COUNT_LIMIT) return exact;
@@ -83,7 +86,7 @@ export async function cappedCount(
     `EXPLAIN (FORMAT JSON) SELECT 1 FROM ${fromWhere}`,
     params,
     deadline,
-    scope.organizationId,
+    organizationId,
   );
   return Math.max(EXACT_COUNT_LIMIT + 1, Math.round(planRows(plan.rows[0]?.["QUERY PLAN"])));
 }
