@@ -1,5 +1,5 @@
 import { createConnectTransport } from "@connectrpc/connect-node";
-import type pg from "pg";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ShareStats } from "../../src/store/organization-shares.js";
 import { dashboardClient, type DashboardClient } from "../helpers/clients.js";
@@ -112,5 +112,31 @@ describe("each organization's fair share of the database connections", () => {
     console.log(
       `[figures] fair-shares ${JSON.stringify({ noisyOutcomes, waits, callsWhileNoisyAtShare, mostWaitingForPool })}`,
     );
+  }, 180_000);
+
+  it("charges every list of the organization to its share: audit lists and their counts wait behind their own", async () => {
+    // A server of its own whose share waits outlast the test, so nothing here races a timer.
+    const own = await startTestServer({ DATABASE_POOL_MAX: String(POOL), DATABASE_POOL_WAIT_MS: "60000" });
+    const ownShares = (own.app.sql as unknown as { shares: { stats(): ShareStats } }).shares;
+    const ownClient = dashboardClient(createConnectTransport({ baseUrl: own.baseUrl, httpVersion: "1.1" }));
+    const admin = { ...bearer(await callerToken({ org: "noisy", sub: "admin", admin: true })), timeoutMs: 120_000 };
+    // The table locked behind the service's back: the statements that hold a slot stay in PostgreSQL
+    // until it is released, so what the share does with the rest is seen without racing them.
+    const locker = new pg.Client({ connectionString: own.db.url });
+    await locker.connect();
+    try {
+      await locker.query("BEGIN");
+      await locker.query("LOCK TABLE audit_events IN ACCESS EXCLUSIVE MODE");
+      const calls = Array.from({ length: 6 }, () => outcomeOf(ownClient.listAuditEvents({ pageSize: 10 }, admin)));
+      // Six lists, each a page and a count: four statements hold the share, the other eight wait for it.
+      await expect.poll(() => ownShares.stats(), { timeout: 30_000 }).toMatchObject({ held: 4, waiting: 8 });
+      expect(ownShares.stats()).toMatchObject({ organizationsAtShare: 1, waited: 8 });
+      await locker.query("COMMIT");
+      expect(await Promise.all(calls)).toEqual(Array(6).fill("ok"));
+      expect(ownShares.stats()).toMatchObject({ held: 0, waiting: 0, refusedWaitTimeout: 0, refusedQueueFull: 0 });
+    } finally {
+      await locker.end();
+      await own.stop();
+    }
   }, 180_000);
 });
