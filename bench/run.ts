@@ -239,12 +239,22 @@ try {
 
   // Soak: reads at full speed while the service's resident memory is sampled every second.
   const rss: number[] = [];
+  // The V8 heap in use, from the service's own metrics: RSS alone cannot tell a leak from an allocator
+  // that keeps what it once needed.
+  const heapUsed: number[] = [];
+  let tick = 0;
   // A sample that cannot be read (the process is exiting) is simply not taken.
   const sampler = setInterval(() => {
     residentMb(service!.child.pid!).then(
       (mb) => rss.push(mb),
       () => {},
     );
+    if (tick++ % 5 === 0) {
+      heapUsedMb(service!.baseUrl).then(
+        (mb) => heapUsed.push(mb),
+        () => {},
+      );
+    }
   }, 1000);
   const soak = await h2load({
     ...H2,
@@ -304,6 +314,7 @@ try {
       seconds: soakSeconds,
       rps: Math.round(soak.rps),
       rssMb: { first: rss[0], last: rss.at(-1), max: Math.max(...rss) },
+      heapUsedMb: { first: heapUsed[0], last: heapUsed.at(-1), max: Math.max(...heapUsed) },
     },
     failures,
   };
@@ -355,6 +366,11 @@ async function startBaseline(script: string): Promise<{ port: number }> {
   });
 }
 
+async function heapUsedMb(baseUrl: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  return Math.round(Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 2 ** 20);
+}
+
 async function residentMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024);
@@ -365,7 +381,12 @@ function printTable(r: {
   ratios: Record<string, number>;
   costs: Record<string, { redisCommandsPerCall: number; cpuMicrosPerCall: number }>;
   halfPeak: Record<string, { rps: number; p50Ms: number; p99Ms: number }>;
-  soak: { seconds: number; rps: number; rssMb: Record<string, number | undefined> };
+  soak: {
+    seconds: number;
+    rps: number;
+    rssMb: Record<string, number | undefined>;
+    heapUsedMb: Record<string, number | undefined>;
+  };
   serverSideReadsUnder5ms: number;
 }): void {
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "-");
@@ -385,7 +406,11 @@ function printTable(r: {
     "",
     `server-side, the half-peak reads answered within 5 ms: ${(100 * r.serverSideReadsUnder5ms).toFixed(2)}%`,
   );
-  lines.push("", `soak ${r.soak.seconds}s at ${r.soak.rps} req/s: RSS ${JSON.stringify(r.soak.rssMb)} MB`);
+  lines.push(
+    "",
+    `soak ${r.soak.seconds}s at ${r.soak.rps} req/s: RSS ${JSON.stringify(r.soak.rssMb)} MB, ` +
+      `V8 heap used ${JSON.stringify(r.soak.heapUsedMb)} MB`,
+  );
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
