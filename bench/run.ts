@@ -72,6 +72,7 @@ try {
     },
     30_000,
     "build",
+    ["--trace-gc"],
   );
   const token = await callerToken({ org: "bench-org", admin: true, sub: "bench", expiresIn: 24 * 3600 });
   const client = createClient(
@@ -239,22 +240,15 @@ try {
 
   // Soak: reads at full speed while the service's resident memory is sampled every second.
   const rss: number[] = [];
-  // The V8 heap in use, from the service's own metrics: RSS alone cannot tell a leak from an allocator
-  // that keeps what it once needed.
-  const heapUsed: number[] = [];
-  let tick = 0;
+  // The service runs with --trace-gc: what each full collection left is the live heap, which RSS (V8 keeps
+  // the space it grew to) cannot show. A leak is a live heap that grows.
+  const gcLinesBefore = service.lines.length;
   // A sample that cannot be read (the process is exiting) is simply not taken.
   const sampler = setInterval(() => {
     residentMb(service!.child.pid!).then(
       (mb) => rss.push(mb),
       () => {},
     );
-    if (tick++ % 5 === 0) {
-      heapUsedMb(service!.baseUrl).then(
-        (mb) => heapUsed.push(mb),
-        () => {},
-      );
-    }
   }, 1000);
   const soak = await h2load({
     ...H2,
@@ -264,6 +258,11 @@ try {
     durationSeconds: soakSeconds,
   });
   clearInterval(sampler);
+  const liveHeap = service.lines
+    .slice(gcLinesBefore)
+    .map((line) => /Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/.exec(line)?.[1])
+    .filter((mb) => mb !== undefined)
+    .map(Number);
 
   const avg = (name: string) => mean(scenarios[name]!.map((r) => r.rps));
   const ratios = {
@@ -314,7 +313,12 @@ try {
       seconds: soakSeconds,
       rps: Math.round(soak.rps),
       rssMb: { first: rss[0], last: rss.at(-1), max: Math.max(...rss) },
-      heapUsedMb: { first: heapUsed[0], last: heapUsed.at(-1), max: Math.max(...heapUsed) },
+      liveHeapMbAfterFullGc: {
+        collections: liveHeap.length,
+        first: liveHeap[0],
+        last: liveHeap.at(-1),
+        max: Math.max(...liveHeap),
+      },
     },
     failures,
   };
@@ -366,11 +370,6 @@ async function startBaseline(script: string): Promise<{ port: number }> {
   });
 }
 
-async function heapUsedMb(baseUrl: string): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  return Math.round(Number(/^nodejs_heap_size_used_bytes (\S+)/m.exec(text)?.[1] ?? 0) / 2 ** 20);
-}
-
 async function residentMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   return Math.round(Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024);
@@ -385,7 +384,7 @@ function printTable(r: {
     seconds: number;
     rps: number;
     rssMb: Record<string, number | undefined>;
-    heapUsedMb: Record<string, number | undefined>;
+    liveHeapMbAfterFullGc: Record<string, number | undefined>;
   };
   serverSideReadsUnder5ms: number;
 }): void {
@@ -409,7 +408,7 @@ function printTable(r: {
   lines.push(
     "",
     `soak ${r.soak.seconds}s at ${r.soak.rps} req/s: RSS ${JSON.stringify(r.soak.rssMb)} MB, ` +
-      `V8 heap used ${JSON.stringify(r.soak.heapUsedMb)} MB`,
+      `live V8 heap after each full GC ${JSON.stringify(r.soak.liveHeapMbAfterFullGc)} MB`,
   );
   process.stdout.write(`${lines.join("\n")}\n`);
 }
