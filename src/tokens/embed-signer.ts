@@ -1,5 +1,5 @@
-import { SignJWT } from "jose";
 import { v7 as uuidv7 } from "uuid";
+import { signCompactEd25519 } from "./compact-jws.js";
 import type { EmbedConfig } from "../config/config.js";
 import { embedClaims, type EmbedSettings, type EmbedViewer } from "./embed-settings.js";
 import { filterClaims, type LockedFilter } from "./filters.js";
@@ -54,24 +54,26 @@ export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience
           span?.setAttribute("dashboard.signing.kid", kid);
           // Time-ordered, so audit rows and revocation lists sort by issue time.
           const jti = uuidv7();
-          const token = await new SignJWT({
-            organization_id: claims.organizationId,
-            tenant_id: claims.tenantId,
-            workspace_id: claims.workspaceId,
-            dashboard_id: claims.dashboardId,
-            filters: filterClaims(claims.filters),
-            ...(claims.origin === undefined ? {} : { origin: claims.origin }),
-            ...embedClaims(claims.embed, claims.viewer),
-          })
-            .setProtectedHeader({ alg: EMBED_ALGORITHM, kid, typ: EMBED_TOKEN_TYPE })
-            .setIssuer(config.issuer)
-            .setAudience(config.audience)
-            .setSubject(claims.subject)
-            .setIssuedAt(issuedAt)
-            .setNotBefore(issuedAt)
-            .setExpirationTime(expiresAt)
-            .setJti(jti)
-            .sign(key);
+          const token = signCompactEd25519(
+            { alg: EMBED_ALGORITHM, kid, typ: EMBED_TOKEN_TYPE },
+            {
+              organization_id: claims.organizationId,
+              tenant_id: claims.tenantId,
+              workspace_id: claims.workspaceId,
+              dashboard_id: claims.dashboardId,
+              filters: filterClaims(claims.filters),
+              ...(claims.origin === undefined ? {} : { origin: claims.origin }),
+              ...embedClaims(claims.embed, claims.viewer),
+              iss: config.issuer,
+              aud: config.audience,
+              sub: claims.subject,
+              iat: issuedAt,
+              nbf: issuedAt,
+              exp: expiresAt,
+              jti,
+            },
+            key,
+          );
           return { token, jti, kid, issuedAt, expiresAt };
         },
       ),
