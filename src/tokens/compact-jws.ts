@@ -1,4 +1,4 @@
-import { KeyObject, sign, type webcrypto } from "node:crypto";
+import { KeyObject, sign } from "node:crypto";
 import type { CryptoKey } from "jose";
 
 /**
@@ -24,7 +24,7 @@ const keyObjects = new WeakMap<CryptoKey, KeyObject>();
 function keyObjectOf(key: CryptoKey): KeyObject {
   let object = keyObjects.get(key);
   if (!object) {
-    object = KeyObject.from(key as webcrypto.CryptoKey);
+    object = KeyObject.from(key);
     keyObjects.set(key, object);
   }
   return object;
