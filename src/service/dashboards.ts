@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../tokens/uuid7.js";
 import type { Caller } from "../auth/caller.js";
 import type { CallScope } from "../call/call-scope.js";
 import { assertMayChangeDashboard, assertMayUseTenant, listScope } from "../auth/policy.js";

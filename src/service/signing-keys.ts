@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../tokens/uuid7.js";
 import type { CallScope } from "../call/call-scope.js";
 import { assertMayRotateSigningKeys } from "../auth/policy.js";
 import { systemClock, type Clock } from "../clock.js";

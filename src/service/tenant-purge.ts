@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "../tokens/uuid7.js";
 import type { CallScope } from "../call/call-scope.js";
 import { assertMayPurgeTenant } from "../auth/policy.js";
 import { systemClock, type Clock } from "../clock.js";

@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { uuidv7 } from "./uuid7.js";
 import { signCompactEd25519 } from "./compact-jws.js";
 import type { EmbedConfig } from "../config/config.js";
 import { embedClaims, type EmbedSettings, type EmbedViewer } from "./embed-settings.js";
