@@ -6,7 +6,7 @@ import { assertMayChangeDashboard, assertMayUseTenant, listScope } from "../auth
 import type { EmbedConfig } from "../config/config.js";
 import { invalidArgument, notFound, ServiceError } from "../errors/service-error.js";
 import type { DashboardRecord, DashboardStore } from "../store/dashboard-store.js";
-import type { InTransaction } from "../store/stores.js";
+import type { InTransaction, Stores } from "../store/stores.js";
 import type { GroupCommit } from "../store/group-commit.js";
 import type { NewAuditEvent } from "../store/audit-store.js";
 import type { EmbedSigner } from "../tokens/embed-signer.js";
@@ -159,14 +159,7 @@ export class Dashboards {
           embedDefaults,
           permissionCeiling: ceiling.canonical,
         });
-        await tx.audit.record({
-          id: uuidv7(),
-          organizationId: caller.organizationId,
-          action: "DASHBOARD_CREATED",
-          actor: caller.subject,
-          tenantId: created.tenantId,
-          dashboardId: created.id,
-        });
+        await auditChange(tx, caller, "DASHBOARD_CREATED", created);
         if (requestId) await tx.createRequests.complete(caller.organizationId, requestId, created);
         return created;
       },
@@ -224,24 +217,8 @@ export class Dashboards {
         const changed = changedPaths(current, next, paths);
         if (changed.length === 0) return current;
         const written = await tx.dashboards.update(caller.organizationId, input.tenantId, next);
-        if (changed.includes("workspace_id")) {
-          await tx.revocations.cutOff(
-            caller.organizationId,
-            written.tenantId,
-            written.id,
-            new Date(now),
-            lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
-          );
-        }
-        await tx.audit.record({
-          id: uuidv7(),
-          organizationId: caller.organizationId,
-          action: "DASHBOARD_UPDATED",
-          actor: caller.subject,
-          tenantId: written.tenantId,
-          dashboardId: written.id,
-          details: { paths: changed.join(",") },
-        });
+        if (changed.includes("workspace_id")) await this.cutOffTokens(tx, caller, written, now);
+        await auditChange(tx, caller, "DASHBOARD_UPDATED", written, { paths: changed.join(",") });
         return written;
       },
       deadline,
@@ -258,25 +235,23 @@ export class Dashboards {
         const deleted = await tx.dashboards.deleteByTenant(caller.organizationId, input.tenantId);
         if (!deleted) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
         // Verification also requires the dashboard to exist; the cutoff states the revocation explicitly.
-        await tx.revocations.cutOff(
-          caller.organizationId,
-          deleted.tenantId,
-          deleted.id,
-          new Date(now),
-          lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
-        );
-        await tx.audit.record({
-          id: uuidv7(),
-          organizationId: caller.organizationId,
-          action: "DASHBOARD_DELETED",
-          actor: caller.subject,
-          tenantId: deleted.tenantId,
-          dashboardId: deleted.id,
-        });
+        await this.cutOffTokens(tx, caller, deleted, now);
+        await auditChange(tx, caller, "DASHBOARD_DELETED", deleted);
         return deleted;
       },
       deadline,
       caller.organizationId,
+    );
+  }
+
+  /** Every token of the dashboard minted until now stops verifying, for as long as any of them could live. */
+  private cutOffTokens(tx: Stores, caller: Caller, dashboard: DashboardRecord, now: number): Promise<void> {
+    return tx.revocations.cutOff(
+      caller.organizationId,
+      dashboard.tenantId,
+      dashboard.id,
+      new Date(now),
+      lastPossibleExpiry(now, this.deps.embed.maxTtlSeconds),
     );
   }
 
@@ -375,4 +350,23 @@ export class Dashboards {
     );
     return { token: signed.token, dashboardId: dashboard.id, jti: signed.jti, expiresAt };
   }
+}
+
+/** The audit row of a change to a dashboard, by its caller, in the change's own transaction. */
+function auditChange(
+  tx: Stores,
+  caller: Caller,
+  action: "DASHBOARD_CREATED" | "DASHBOARD_UPDATED" | "DASHBOARD_DELETED",
+  dashboard: DashboardRecord,
+  details?: Record<string, string>,
+): Promise<void> {
+  return tx.audit.record({
+    id: uuidv7(),
+    organizationId: caller.organizationId,
+    action,
+    actor: caller.subject,
+    tenantId: dashboard.tenantId,
+    dashboardId: dashboard.id,
+    ...(details ? { details } : {}),
+  });
 }
