@@ -64,14 +64,18 @@ describe.each(["Connect JSON", "gRPC"])("an iframe token as its own credential, 
     const token = await mint();
     const outOfScope = { code: Code.PermissionDenied, reason: "IFRAME_TOKEN_OUT_OF_SCOPE" };
     const c = client();
-    const attempts = [
-      c.getDashboard({ tenantId: "t1" }, bearer(token)),
-      c.listDashboards({}, bearer(token)),
-      c.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId }, bearer(token)),
-      c.revokeIframeTokens({ tenantId: "t1", target: { case: "allTenantTokens", value: true } }, bearer(token)),
-      c.deleteDashboard({ tenantId: "t1" }, bearer(token)),
-    ];
-    for (const attempt of attempts) expect(await failureOf(attempt)).toMatchObject(outOfScope);
+    // Each call's refusal is taken as it is made: one that fails while an earlier one is still awaited
+    // must not be an unhandled rejection.
+    const failures = await Promise.all(
+      [
+        c.getDashboard({ tenantId: "t1" }, bearer(token)),
+        c.listDashboards({}, bearer(token)),
+        c.createIframeToken({ tenantId: "t1", workspaceId: "w1", dashboardId }, bearer(token)),
+        c.revokeIframeTokens({ tenantId: "t1", target: { case: "allTenantTokens", value: true } }, bearer(token)),
+        c.deleteDashboard({ tenantId: "t1" }, bearer(token)),
+      ].map(failureOf),
+    );
+    for (const failure of failures) expect(failure).toMatchObject(outOfScope);
     // Nothing happened: the dashboard is there and the token still verifies.
     expect((await c.getDashboard({ tenantId: "t1" }, admin)).dashboard!.id).toBe(dashboardId);
     await c.verifyIframeToken({ token }, bearer(token));
