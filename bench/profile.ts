@@ -11,21 +11,8 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import {
-  CreateIframeTokenRequestSchema,
-  DashboardService,
-  GetDashboardRequestSchema,
-  ListDashboardsRequestSchema,
-} from "../gen/dashboard/v1/dashboard_service_pb.js";
-import { createTestDatabase } from "../test/helpers/postgres.js";
-import { TEST_KEY_ENCRYPTION_KEYS } from "../test/helpers/keys.js";
-import { PrivateRedis } from "../test/helpers/redis.js";
-import { spawnServer } from "../test/helpers/process.js";
-import { callerToken, TEST_JWT_SECRET } from "../test/helpers/tokens.js";
-import { grpcFrame, grpcHeaders, h2load } from "./lib/h2load.js";
+import { startBenchService } from "./lib/bench-service.js";
+import { grpcHeaders, h2load } from "./lib/h2load.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -36,47 +23,12 @@ const { values: args } = parseArgs({
 const dir = resolve("bench/results/profiles");
 await mkdir(dir, { recursive: true });
 const before = new Set(await readdir(dir));
-execFileSync("npm", ["run", "-s", "build"], { stdio: "inherit" });
-const db = await createTestDatabase();
-const redis = await PrivateRedis.start();
-const service = await spawnServer(
-  {
-    NODE_ENV: "production",
-    DATABASE_URL: db.url,
-    REDIS_URL: redis.url,
-    AUTH_JWT_SECRET: TEST_JWT_SECRET,
-    KEY_ENCRYPTION_KEYS: TEST_KEY_ENCRYPTION_KEYS,
-    LOG_LEVEL: "warn",
-    RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000000",
-    RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000000",
-  },
-  30_000,
-  "build",
-  ["--cpu-prof", `--cpu-prof-dir=${dir}`],
-);
+const { service, token, bodies, stop } = await startBenchService(["--cpu-prof", `--cpu-prof-dir=${dir}`]);
 try {
-  const token = await callerToken({ org: "bench-org", admin: true, sub: "bench", expiresIn: 24 * 3600 });
-  const client = createClient(
-    DashboardService,
-    createConnectTransport({ baseUrl: service.baseUrl, httpVersion: "1.1" }),
-  );
-  const auth = { headers: { authorization: `Bearer ${token}` } };
-  const { dashboard } = await client.createDashboard(
-    { tenantId: "bench-tenant", workspaceId: "bench-workspace", name: "Benchmark dashboard" },
-    auth,
-  );
   const rpc = (name: string) => `${service.baseUrl}/dashboard.v1.DashboardService/${name}`;
   const h2 = { connections: 16, streams: 8, durationSeconds: Number(args.seconds) };
   const loads = {
-    "grpc-get": () =>
-      h2load({
-        ...h2,
-        url: rpc("GetDashboard"),
-        headers: grpcHeaders(token),
-        body: grpcFrame(
-          toBinary(GetDashboardRequestSchema, create(GetDashboardRequestSchema, { tenantId: "bench-tenant" })),
-        ),
-      }),
+    "grpc-get": () => h2load({ ...h2, url: rpc("GetDashboard"), headers: grpcHeaders(token), body: bodies.get }),
     "json-get": () =>
       h2load({
         ...h2,
@@ -84,32 +36,11 @@ try {
         streams: 1,
         url: rpc("GetDashboard"),
         headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
-        body: Buffer.from(JSON.stringify({ tenantId: "bench-tenant" })),
+        body: bodies.json,
         extra: ["--h1"],
       }),
-    mint: () =>
-      h2load({
-        ...h2,
-        url: rpc("CreateIframeToken"),
-        headers: grpcHeaders(token),
-        body: grpcFrame(
-          toBinary(
-            CreateIframeTokenRequestSchema,
-            create(CreateIframeTokenRequestSchema, {
-              tenantId: "bench-tenant",
-              workspaceId: "bench-workspace",
-              dashboardId: dashboard!.id,
-            }),
-          ),
-        ),
-      }),
-    list: () =>
-      h2load({
-        ...h2,
-        url: rpc("ListDashboards"),
-        headers: grpcHeaders(token),
-        body: grpcFrame(toBinary(ListDashboardsRequestSchema, create(ListDashboardsRequestSchema, { pageSize: 50 }))),
-      }),
+    mint: () => h2load({ ...h2, url: rpc("CreateIframeToken"), headers: grpcHeaders(token), body: bodies.mint }),
+    list: () => h2load({ ...h2, url: rpc("ListDashboards"), headers: grpcHeaders(token), body: bodies.list }),
   };
   const load = loads[args.scenario as keyof typeof loads];
   if (!load) throw new Error(`unknown scenario ${args.scenario}: one of ${Object.keys(loads).join(", ")}`);
@@ -117,9 +48,7 @@ try {
   process.stdout.write(`${args.scenario}: ${Math.round(result.rps)} req/s, ${result.failed} failed\n`);
 } finally {
   // The profile is written when the process exits.
-  await service.stop();
-  await redis.stop();
-  await db.drop();
+  await stop();
 }
 const written = (await readdir(dir)).filter((f) => !before.has(f));
 for (const file of written) {

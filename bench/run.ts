@@ -13,22 +13,9 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-node";
-import {
-  CreateIframeTokenRequestSchema,
-  DashboardService,
-  GetDashboardRequestSchema,
-  ListDashboardsRequestSchema,
-} from "../gen/dashboard/v1/dashboard_service_pb.js";
 import { Redis } from "ioredis";
-import { createTestDatabase } from "../test/helpers/postgres.js";
-import { TEST_KEY_ENCRYPTION_KEYS } from "../test/helpers/keys.js";
-import { PrivateRedis } from "../test/helpers/redis.js";
-import { spawnServer, type ServerProcess } from "../test/helpers/process.js";
-import { callerToken, TEST_JWT_SECRET } from "../test/helpers/tokens.js";
-import { grpcFrame, grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
+import { startBenchService } from "./lib/bench-service.js";
+import { grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
 import { mean } from "./lib/stats.js";
 import { openLoop } from "./lib/open-loop.js";
 
@@ -48,81 +35,16 @@ const H2 = { connections: 16, streams: 8 };
 const H1 = { connections: 64, streams: 1 };
 
 ensureH2load();
-// The service runs as in production: compiled, not through tsx.
-execFileSync("npm", ["run", "-s", "build"], { stdio: "inherit" });
-const db = await createTestDatabase();
-// A Redis of the benchmark's own, so its command counts are the service's alone.
-const redis = await PrivateRedis.start();
-const redisStats = new Redis(redis.url);
+const bench = await startBenchService(["--trace-gc"]);
+const { service, token } = bench;
+const redisStats = new Redis(bench.redisUrl);
 const children: ChildProcess[] = [];
-let service: ServerProcess | undefined;
 try {
-  service = await spawnServer(
-    {
-      NODE_ENV: "production",
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      RATE_LIMIT_REDIS_KEY_PREFIX: `bench:${Date.now()}`,
-      AUTH_JWT_SECRET: TEST_JWT_SECRET,
-      KEY_ENCRYPTION_KEYS: TEST_KEY_ENCRYPTION_KEYS,
-      LOG_LEVEL: "warn",
-      // The limiter still runs on every call (one Redis round trip); its budgets are just out of reach.
-      RATE_LIMIT_IFRAME_TOKEN_PER_MINUTE: "1000000000",
-      RATE_LIMIT_DEFAULT_PER_MINUTE: "1000000000",
-    },
-    30_000,
-    "build",
-    ["--trace-gc"],
-  );
-  const token = await callerToken({ org: "bench-org", admin: true, sub: "bench", expiresIn: 24 * 3600 });
-  const client = createClient(
-    DashboardService,
-    createConnectTransport({ baseUrl: service.baseUrl, httpVersion: "1.1" }),
-  );
-  const auth = { headers: { authorization: `Bearer ${token}` } };
-  const { dashboard } = await client.createDashboard(
-    { tenantId: "bench-tenant", workspaceId: "bench-workspace", name: "Benchmark dashboard" },
-    auth,
-  );
-  // A page of 50 for ListDashboards: 49 more tenants' dashboards.
-  for (let i = 1; i < 50; i++) {
-    await client.createDashboard(
-      { tenantId: `bench-tenant-${i}`, workspaceId: "bench-workspace", name: `D${i}` },
-      auth,
-    );
-  }
-  // A sanity check that every protocol path answers correctly before it is timed.
-  await client.getDashboard({ tenantId: "bench-tenant" }, auth);
-  const page = await client.listDashboards({ pageSize: 50 }, auth);
-  if (page.dashboards.length !== 50) throw new Error(`ListDashboards gave ${page.dashboards.length}, not 50`);
-  const restGet = await fetch(`${service.baseUrl}/api/v1/dashboards/bench-tenant`, auth);
-  if (restGet.status !== 200) throw new Error(`REST GET answered ${restGet.status}`);
-  await client.createIframeToken(
-    { tenantId: "bench-tenant", workspaceId: "bench-workspace", dashboardId: dashboard!.id },
-    auth,
-  );
-
   const grpcJs = await startBaseline("bench/baselines/grpc-js-constant.ts");
   const bareHttp = await startBaseline("bench/baselines/http-constant.ts");
 
   const getPath = "/dashboard.v1.DashboardService/GetDashboard";
-  const getBody = grpcFrame(
-    toBinary(GetDashboardRequestSchema, create(GetDashboardRequestSchema, { tenantId: "bench-tenant" })),
-  );
-  const mintBody = grpcFrame(
-    toBinary(
-      CreateIframeTokenRequestSchema,
-      create(CreateIframeTokenRequestSchema, {
-        tenantId: "bench-tenant",
-        workspaceId: "bench-workspace",
-        dashboardId: dashboard!.id,
-      }),
-    ),
-  );
-  const listBody = grpcFrame(
-    toBinary(ListDashboardsRequestSchema, create(ListDashboardsRequestSchema, { pageSize: 50 })),
-  );
-  const jsonBody = Buffer.from(JSON.stringify({ tenantId: "bench-tenant" }));
+  const { get: getBody, mint: mintBody, list: listBody, json: jsonBody } = bench.bodies;
   const jsonHeaders = (withToken: boolean): Record<string, string> => ({
     "content-type": "application/json",
     ...(withToken ? { authorization: `Bearer ${token}` } : {}),
@@ -132,12 +54,12 @@ try {
   /** What a service scenario cost per answered call: Redis commands, and the service's CPU time. */
   const costs: Record<string, { redisCommandsPerCall: number[]; cpuMicrosPerCall: number[] }> = {};
   const measured = async (name: string, run: () => Promise<LoadResult>): Promise<LoadResult> => {
-    const [commands, cpu] = [await redisCommands(redisStats), await cpuSeconds(service!.child.pid!)];
+    const [commands, cpu] = [await redisCommands(redisStats), await cpuSeconds(service.child.pid!)];
     const result = await run();
     const calls = Math.max(1, result.succeeded);
     const cost = (costs[name] ??= { redisCommandsPerCall: [], cpuMicrosPerCall: [] });
     cost.redisCommandsPerCall.push(((await redisCommands(redisStats)) - commands) / calls);
-    cost.cpuMicrosPerCall.push((((await cpuSeconds(service!.child.pid!)) - cpu) * 1e6) / calls);
+    cost.cpuMicrosPerCall.push((((await cpuSeconds(service.child.pid!)) - cpu) * 1e6) / calls);
     return result;
   };
 
@@ -153,7 +75,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     scenarios["gRPC GetDashboard: service"]!.push(
       await measured("gRPC GetDashboard: service", () =>
-        load({ url: service!.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }),
+        load({ url: service.baseUrl + getPath, body: getBody, headers: grpcHeaders(token) }),
       ),
     );
     scenarios["gRPC GetDashboard: bare grpc-js"]!.push(
@@ -161,7 +83,7 @@ try {
     );
     scenarios["Connect JSON GetDashboard (HTTP/1.1): service"]!.push(
       await measured("Connect JSON GetDashboard (HTTP/1.1): service", () =>
-        load({ url: service!.baseUrl + getPath, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
+        load({ url: service.baseUrl + getPath, body: jsonBody, headers: jsonHeaders(true), extra: ["--h1"] }, H1),
       ),
     );
     scenarios["JSON (HTTP/1.1): bare node:http"]!.push(
@@ -178,7 +100,7 @@ try {
     scenarios["gRPC CreateIframeToken: service"]!.push(
       await measured("gRPC CreateIframeToken: service", () =>
         load({
-          url: `${service!.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`,
+          url: `${service.baseUrl}/dashboard.v1.DashboardService/CreateIframeToken`,
           body: mintBody,
           headers: grpcHeaders(token),
         }),
@@ -187,7 +109,7 @@ try {
     scenarios["gRPC ListDashboards (page of 50): service"]!.push(
       await measured("gRPC ListDashboards (page of 50): service", () =>
         load({
-          url: `${service!.baseUrl}/dashboard.v1.DashboardService/ListDashboards`,
+          url: `${service.baseUrl}/dashboard.v1.DashboardService/ListDashboards`,
           body: listBody,
           headers: grpcHeaders(token),
         }),
@@ -197,7 +119,7 @@ try {
       await measured("REST GET /api/v1/dashboards/{tenant_id} (HTTP/1.1): service", () =>
         load(
           {
-            url: `${service!.baseUrl}/api/v1/dashboards/bench-tenant`,
+            url: `${service.baseUrl}/api/v1/dashboards/bench-tenant`,
             headers: { authorization: `Bearer ${token}` },
             extra: ["--h1"],
           },
@@ -245,7 +167,7 @@ try {
   const gcLinesBefore = service.lines.length;
   // A sample that cannot be read (the process is exiting) is simply not taken.
   const sampler = setInterval(() => {
-    residentMb(service!.child.pid!).then(
+    residentMb(service.child.pid!).then(
       (mb) => rss.push(mb),
       () => {},
     );
@@ -328,10 +250,8 @@ try {
   if (failures > 0) throw new Error(`${failures} requests failed during the benchmark`);
 } finally {
   for (const child of children) child.kill();
-  await service?.stop();
   redisStats.disconnect();
-  await redis.stop();
-  await db.drop();
+  await bench.stop();
 }
 
 /** Commands the Redis has run, all kinds, leaving out the INFO calls that read this. */
