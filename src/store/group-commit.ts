@@ -75,6 +75,7 @@ export class GroupCommit<T> {
           if (pending.settled) return;
           pending.settled = true;
           this.waiting.delete(pending);
+          if (this.waiting.size === 0) this.disarmShedding();
           stopWaiting();
           then();
         };
@@ -101,6 +102,12 @@ export class GroupCommit<T> {
     clearTimeout(this.shedTimer);
     this.shedTimerAt = at;
     this.shedTimer = setTimeout(() => this.shed(), Math.max(0, at - performance.now()));
+  }
+
+  private disarmShedding(): void {
+    clearTimeout(this.shedTimer);
+    this.shedTimer = undefined;
+    this.shedTimerAt = Number.POSITIVE_INFINITY;
   }
 
   /** Refuses every caller whose time to wait is up, and arms the timer for the next. */

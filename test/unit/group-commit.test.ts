@@ -127,6 +127,22 @@ describe("group commit under a slow database", () => {
       expect(group.queued).toBe(0);
       release();
       for (const d of [...deadlines, hurried]) d.dispose();
+      // Nobody waits any more: no shedding timer is left behind.
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("leaves no shedding timer behind once every waiting caller's item is written", async () => {
+    const { Deadline } = await import("../../src/call/deadline.js");
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    try {
+      const group = new GroupCommit<number>(() => Promise.resolve());
+      const deadlines = [new Deadline(1_000), new Deadline(1_000)];
+      await Promise.all(deadlines.map((d, i) => group.add(i, d)));
+      for (const d of deadlines) d.dispose();
+      expect(vi.getTimerCount()).toBe(0);
     } finally {
       vi.useRealTimers();
     }
