@@ -46,6 +46,17 @@ export class Deadline {
   }
 
   /**
+   * reason, counting a deadline whose time has come but whose timer has not
+   * run yet: on a busy event loop the timer runs late, and something timed by
+   * another clock (PostgreSQL's statement_timeout, set to the time left) can
+   * report first. The call ends here and then, as its timer would have ended it.
+   */
+  reasonNow(): ServiceError | undefined {
+    if (!this.ended && this.expiresAt !== undefined && performance.now() >= this.expiresAt) this.expire();
+    return this.ended;
+  }
+
+  /**
    * Calls listener once, when the call ends (at once if it has); returns what
    * takes it back. The edge's own waits use this rather than an abort
    * listener on the signal, which would make the signal.

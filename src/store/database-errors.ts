@@ -14,7 +14,10 @@ const QUERY_CANCELED = "57014";
 export function shapeDatabaseError(err: unknown, deadline: Deadline | undefined): unknown {
   if (err instanceof ServiceError) return err;
   const code = (err as { code?: unknown } | null)?.code;
-  if (deadline?.reason) return deadline.reason;
+  // Not only the deadline's timer: PostgreSQL's statement_timeout is the time the call had left, and can
+  // cut the statement before a busy event loop has run that timer.
+  const ended = deadline?.reasonNow();
+  if (ended) return ended;
   if (code === QUERY_CANCELED || isTransientDatabaseError(err)) {
     return new ServiceError("UNAVAILABLE", "the service is temporarily unavailable, retry later", { cause: err });
   }

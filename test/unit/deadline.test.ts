@@ -62,4 +62,19 @@ describe("Deadline", () => {
     expect(deadline.done).toBe(false);
     expect(deadline.remainingMs()).toBe(0);
   });
+
+  it("reasonNow ends a call whose time has come before its timer has run (a busy event loop)", () => {
+    vi.useRealTimers();
+    const deadline = new Deadline(5);
+    const heard: string[] = [];
+    deadline.onDone((reason) => heard.push(reason.reason));
+    expect(deadline.reasonNow()).toBeUndefined();
+    // Synchronous: the clock passes the deadline, and its timer cannot run in between.
+    const start = performance.now();
+    while (performance.now() - start < 10);
+    expect(deadline.reason).toBeUndefined();
+    expect(deadline.reasonNow()?.reason).toBe("DEADLINE_EXCEEDED");
+    expect([deadline.reason?.reason, heard]).toEqual(["DEADLINE_EXCEEDED", ["DEADLINE_EXCEEDED"]]);
+    deadline.dispose();
+  });
 });
