@@ -63,7 +63,7 @@ export class OrganizationShares {
    * Resolves to its release, which may be called more than once (only the first gives the slot back).
    */
   acquire(organization: string, deadline: Deadline | undefined, waitMs: number): Promise<() => void> {
-    if (deadline?.done) return Promise.reject(deadline.signal.reason as Error);
+    if (deadline?.reason) return Promise.reject(deadline.reason);
     let org = this.organizations.get(organization);
     if (!org) {
       org = { held: 0, queue: [] };
@@ -88,11 +88,10 @@ export class OrganizationShares {
         this.counts.refusedWaitTimeout++;
         reject(err);
       };
-      const onAbort = () => giveUp(deadline!.signal.reason);
       const timer = setTimeout(() => giveUp(overloaded("organization's database share")), waitMs);
       const cleanup = () => {
         clearTimeout(timer);
-        deadline?.signal.removeEventListener("abort", onAbort);
+        stopWaiting();
       };
       // The slot is handed over by release(): held stays counted, the waiter now owns it.
       const waiter: Waiter = {
@@ -101,8 +100,9 @@ export class OrganizationShares {
           resolve(this.releaser(organization, queued));
         },
       };
-      deadline?.signal.addEventListener("abort", onAbort, { once: true });
       queued.queue.push(waiter);
+      // After the push: the deadline has not ended (checked above), so this never calls giveUp at once.
+      const stopWaiting = deadline?.onDone(giveUp) ?? (() => {});
     });
   }
 

@@ -185,7 +185,7 @@ async function checkout(
     canceled = true;
     sendCancelRequest(client);
   };
-  deadline?.signal.addEventListener("abort", onAbort);
+  const stopWatching = deadline?.onDone(onAbort) ?? (() => {});
   const run = async <Row>(text: string, params?: unknown[]): Promise<Result<Row>> => {
     deadline?.throwIfDone();
     try {
@@ -219,7 +219,7 @@ async function checkout(
     release() {
       if (released) return;
       released = true;
-      deadline?.signal.removeEventListener("abort", onAbort);
+      stopWatching();
       client.off("error", onLost);
       client.release(broken || canceled);
       releaseShare();
@@ -250,13 +250,13 @@ function admit(
       cleanup();
       reject(err);
     };
-    const onAbort = () => giveUp(deadline!.signal.reason);
+    let stopWaiting = () => {};
     const timer = setTimeout(() => giveUp(overloaded("database connections")), waitMs);
     const cleanup = () => {
       clearTimeout(timer);
-      deadline?.signal.removeEventListener("abort", onAbort);
+      stopWaiting();
     };
-    deadline?.signal.addEventListener("abort", onAbort, { once: true });
+    stopWaiting = deadline?.onDone(giveUp) ?? (() => {});
     connecting.then(
       (client) => {
         cleanup();
