@@ -54,7 +54,7 @@ export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience
           span?.setAttribute("dashboard.signing.kid", kid);
           // Time-ordered, so audit rows and revocation lists sort by issue time.
           const jti = uuidv7();
-          const token = signCompactEd25519(
+          const token = await signCompactEd25519(
             { alg: EMBED_ALGORITHM, kid, typ: EMBED_TOKEN_TYPE },
             {
               organization_id: claims.organizationId,
