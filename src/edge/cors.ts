@@ -1,5 +1,5 @@
 import { cors as connectCors } from "@connectrpc/connect";
-import { writeHead, type HttpRequest, type HttpResponse } from "./http-types.js";
+import { setEarlyHeader, writeHead, type HttpRequest, type HttpResponse } from "./http-types.js";
 
 /** What browsers may send: Connect's and gRPC-Web's request headers, our bearer token, and REST's If-Match. */
 export const CORS_ALLOWED_HEADERS = [...connectCors.allowedHeaders, "authorization", "if-match"];
@@ -24,6 +24,7 @@ export const CORS_EXPOSED_HEADERS = [
   "etag",
   "x-request-id",
 ];
+const CORS_EXPOSED_HEADERS_VALUE = CORS_EXPOSED_HEADERS.join(", ");
 
 /** Browsers cap this (Chromium at 2 hours); it spares a preflight per call. */
 const PREFLIGHT_MAX_AGE_SECONDS = 7200;
@@ -54,7 +55,7 @@ export function createCors(options: CorsOptions): Cors {
   return (req, res, audience = "browser") => {
     const origin = req.headers.origin;
     // Answers differ by Origin, so caches (Connect GET makes reads cacheable) must key on it, even when it is absent.
-    res.setHeader("vary", "Origin");
+    setEarlyHeader(res, "vary", "Origin");
     if (origin === undefined) return "go-on";
     const isAllowed = (audience === "renderer" ? forRenderers : allowed).has(origin);
     if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
@@ -73,10 +74,10 @@ export function createCors(options: CorsOptions): Cors {
       res.end();
       return "preflight-answered";
     }
-    // Set before the answer is written; Node merges these with the headers the answer writes.
+    // Set before the answer is written; writeHead writes them with the answer's own.
     if (isAllowed) {
-      res.setHeader("access-control-allow-origin", origin);
-      res.setHeader("access-control-expose-headers", CORS_EXPOSED_HEADERS.join(", "));
+      setEarlyHeader(res, "access-control-allow-origin", origin);
+      setEarlyHeader(res, "access-control-expose-headers", CORS_EXPOSED_HEADERS_VALUE);
     }
     return "go-on";
   };

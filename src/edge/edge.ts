@@ -7,7 +7,14 @@ import { BodyBudget, type BodyBudgetOptions } from "./body-budget.js";
 import type { ClientIdentity } from "./client-identity.js";
 import { createCors, type CorsOptions } from "./cors.js";
 import { Exchange } from "./exchange.js";
-import { isHttp2, type HttpRequest, type HttpResponse, type RequestHandler } from "./http-types.js";
+import {
+  earlyHeaders,
+  isHttp2,
+  setEarlyHeader,
+  type HttpRequest,
+  type HttpResponse,
+  type RequestHandler,
+} from "./http-types.js";
 import { observeExchange } from "./observe.js";
 import { parseTarget, type RequestTarget } from "./request-target.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "./request-id.js";
@@ -54,7 +61,7 @@ export function createEdge(o: EdgeOptions): Edge {
   const serve = (req: HttpRequest, res: HttpResponse): Promise<void> | void => {
     const parsed = parseTarget(req.url, req.headers.host ?? req.headers[":authority"], hostLines(req));
     const requestId = requestIdFor(req.headers[REQUEST_ID_HEADER]);
-    res.setHeader(REQUEST_ID_HEADER, requestId);
+    setEarlyHeader(res, REQUEST_ID_HEADER, requestId);
     const x = new Exchange(
       req,
       res,
@@ -113,7 +120,7 @@ export function createEdge(o: EdgeOptions): Edge {
     },
     handler(req, res) {
       // A draining HTTP/1.1 connection is not reused for another call.
-      if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close");
+      if (draining && req.httpVersionMajor === 1) setEarlyHeader(res, "connection", "close");
       let served: Promise<void> | void;
       try {
         served = serve(req, res);
@@ -189,7 +196,7 @@ function lastResort(o: EdgeOptions, req: HttpRequest, res: HttpResponse, err: un
       req,
       res,
       NO_TARGET,
-      String(res.getHeader(REQUEST_ID_HEADER) ?? ""),
+      earlyHeaders(res)?.[REQUEST_ID_HEADER] ?? "",
       "unknown",
       new BodyBudget({ maxBytes: 0, maxUnauthenticatedBytes: 0 }),
     );

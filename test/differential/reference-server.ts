@@ -14,6 +14,7 @@ import { callScopeKey } from "../../src/call/handler-context.js";
 import { systemClock } from "../../src/clock.js";
 import type { Config } from "../../src/config/config.js";
 import { answerHeaders, type AnswerState } from "../../src/edge/answer-headers.js";
+import { earlyHeaders } from "../../src/edge/http-types.js";
 import { createClientIdentity } from "../../src/edge/client-identity.js";
 import { createCors } from "../../src/edge/cors.js";
 import { REQUEST_ID_HEADER, requestIdFor } from "../../src/edge/request-id.js";
@@ -125,6 +126,8 @@ export async function startReferenceServer(config: Config, log: Logger): Promise
     res.setHeader(REQUEST_ID_HEADER, requestIdFor(req.headers[REQUEST_ID_HEADER]));
     const path = (req.url ?? "").split("?", 1)[0] ?? "";
     if (apiPaths.has(path) && cors(req, res) === "preflight-answered") return;
+    // connect-node writes its answers itself, so CORS's early headers go the progressive way.
+    for (const [name, value] of Object.entries(earlyHeaders(res) ?? {})) res.setHeader(name, value);
     adapter(req, res);
   };
 
