@@ -1,6 +1,7 @@
 import type { Deadline } from "../call/deadline.js";
 import { ServiceError } from "../errors/service-error.js";
 import type { Exchange } from "./exchange.js";
+import { isHttp2 } from "./http-types.js";
 
 export type TooLarge = (maxBytes: number, size?: number) => ServiceError;
 
@@ -29,6 +30,22 @@ export function consumeBody(
   onChunk: (chunk: Buffer) => void,
 ): Promise<void> {
   const req = x.req;
+  if (deadline.reason) return Promise.reject(deadline.reason);
+  // An HTTP/1.1 body that has all arrived (a small request, in the packets of its headers) is in the
+  // request's buffer already: taken from it at once, with no listeners and no turn of the event loop.
+  // (HTTP/2's request reads from its stream on demand, so it is never complete before it is read.)
+  if (req.complete && req.readableFlowing === null && !isHttp2(req)) {
+    try {
+      let chunk: Buffer | null;
+      while ((chunk = req.read() as Buffer | null) !== null) {
+        x.reserve(chunk.length, authenticated);
+        onChunk(chunk);
+      }
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     let stopWaiting = () => {};
@@ -59,7 +76,6 @@ export function consumeBody(
     const onClose = () => {
       if (!req.complete) settle(new ServiceError("CANCELED", "the client broke off the request"));
     };
-    if (deadline.reason) return settle(deadline.reason);
     stopWaiting = deadline.onDone(settle);
     req.on("data", onData);
     req.once("end", onEnd);
