@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { startBenchService } from "./lib/bench-service.js";
 import { grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
+import { cpuSeconds } from "./lib/proc.js";
 import { mean } from "./lib/stats.js";
 import { openLoop } from "./lib/open-loop.js";
 
@@ -263,12 +264,6 @@ async function redisCommands(client: Redis): Promise<number> {
 }
 
 /** User plus system CPU time of a process, from /proc (clock ticks of 1/100 s on Linux). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 function ensureH2load(): void {
   try {
     execFileSync("h2load", ["--version"], { stdio: "ignore" });
