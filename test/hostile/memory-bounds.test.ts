@@ -706,9 +706,11 @@ describe("memory bounds under attack (a spawned server, real sockets)", () => {
     expect(kindOf(refused)).toBe("answered 16/UNAUTHORIZED");
     expect(connectionIdleClosed, "the idle connection closed by the server (GOAWAY)").toBe(true);
 
-    // Measured 56-73 MiB of growth with the heap capped; the old server grew 1240 MiB for 10k
-    // tokens. 150 MiB is the ceiling.
-    expect(memory.peakGrowthBytes()).toBeLessThan(150 * MiB);
+    // Measured with the heap capped: 56-73 MiB of growth on Node 20, 137-157 MiB on Node 24 (whose RSS
+    // grows more outside the heap, before this round's changes as after them). The old server grew
+    // 1240 MiB for 10k tokens, and keeping every caller would need ~120 MiB of heap beyond the cap.
+    // 200 MiB is the ceiling.
+    expect(memory.peakGrowthBytes()).toBeLessThan(200 * MiB);
     await expectStillServes(server);
   }, 120_000);
 });
