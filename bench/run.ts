@@ -8,14 +8,14 @@
  * Needs PostgreSQL and Redis on 127.0.0.1 (as the tests do) and h2load
  * (Debian's nghttp2-client; installed here with apt when missing and run as root).
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { startBenchService } from "./lib/bench-service.js";
-import { grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
+import { ensureH2load, grpcHeaders, h2load, type H2loadOptions, type LoadResult } from "./lib/h2load.js";
 import { cpuSeconds } from "./lib/proc.js";
 import { mean } from "./lib/stats.js";
 import { openLoop } from "./lib/open-loop.js";
@@ -261,16 +261,6 @@ async function redisCommands(client: Redis): Promise<number> {
   let total = 0;
   for (const m of info.matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) if (m[1] !== "info") total += Number(m[2]);
   return total;
-}
-
-/** User plus system CPU time of a process, from /proc (clock ticks of 1/100 s on Linux). */
-function ensureH2load(): void {
-  try {
-    execFileSync("h2load", ["--version"], { stdio: "ignore" });
-  } catch {
-    process.stderr.write("h2load not found: installing Debian's nghttp2-client\n");
-    execFileSync("sh", ["-c", "apt-get update -qq && apt-get install -y -qq nghttp2-client"], { stdio: "inherit" });
-  }
 }
 
 async function startBaseline(script: string): Promise<{ port: number }> {

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +31,16 @@ export interface H2loadOptions {
   rpsPerConnection?: number;
   /** Extra h2load flags, e.g. ["--h1"] for HTTP/1.1. */
   extra?: string[];
+}
+
+/** Installs h2load (Debian's nghttp2-client) with apt when it is missing. */
+export function ensureH2load(): void {
+  try {
+    execFileSync("h2load", ["--version"], { stdio: "ignore" });
+  } catch {
+    process.stderr.write("h2load not found: installing Debian's nghttp2-client\n");
+    execFileSync("sh", ["-c", "apt-get update -qq && apt-get install -y -qq nghttp2-client"], { stdio: "inherit" });
+  }
 }
 
 /** Drives a server with h2load (nghttp2) and reads its summary and per-request log. */
