@@ -7,10 +7,14 @@ export interface Spend {
   outcome: RateLimitOutcome;
 }
 
-/** One policy's counters: consumes one point for a key and says whether the call may go on. */
+/**
+ * One policy's counters: consumes one point for a key and says whether the call may go on. A budget
+ * that can decide from what it holds in memory answers at once, with no promise: most calls of a hot
+ * caller are spent from a lease, and a read should not pay for a round trip it does not make.
+ */
 export interface Budget {
   readonly policy: Policy;
-  spend(key: string): Promise<Spend>;
+  spend(key: string): Spend | Promise<Spend>;
 }
 
 /** A budget kept in this process only. */

@@ -9,7 +9,9 @@ import { rateLimited, tighterOf } from "./headers.js";
 import { callerKeyOf, callerPolicyOf, organizationKeyOf, policiesFrom, type Policy } from "./policies.js";
 import type { RateLimitOutcome, RateLimiter } from "./rate-limiter.js";
 import { describeTopology, RedisLink } from "./redis-link.js";
-import { inSpan, type Span } from "../tracing/spans.js";
+import { inSpan, tracing, type Span } from "../tracing/spans.js";
+
+type MaybeOutcome = RateLimitOutcome | undefined;
 
 /**
  * The service's rate limiter: shared by all replicas through Redis when
@@ -49,17 +51,24 @@ export function createRateLimiter(
   const blockedAddresses = new RateLimiterMemory({ points: 1, duration: policies.failedAuth.windowSeconds });
 
   /** Limits must not take the service down: a limiter fault lets the call through, loudly. */
-  const spend = async (budget: Budget, key: string): Promise<Spend | undefined> => {
+  const faulted = (err: unknown, budget: Budget): undefined => {
+    log.error({ err, policy: budget.policy.name }, "rate limiter failed; letting the call through");
+    return undefined;
+  };
+  const spend = (budget: Budget, key: string): Spend | undefined | Promise<Spend | undefined> => {
+    let spent: Spend | Promise<Spend>;
     try {
-      return await budget.spend(key);
+      spent = budget.spend(key);
     } catch (err) {
-      log.error({ err, policy: budget.policy.name }, "rate limiter failed; letting the call through");
-      return undefined;
+      return faulted(err, budget);
     }
+    return spent instanceof Promise ? spent.catch((err: unknown) => faulted(err, budget)) : spent;
   };
 
   return {
-    consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
+    consumeCall(method: string, caller: Caller) {
+      // Untraced, a call spent from a lease is decided with no promise at all (see Budget).
+      if (!tracing()) return consumeCall(method, caller);
       return inSpan("rate limit", { attributes: backend }, async (span) => {
         const outcome = await consumeCall(method, caller);
         describe(span, outcome);
@@ -93,14 +102,23 @@ export function createRateLimiter(
     return { "dashboard.rate_limit.backend": link?.isHealthy() ? "redis" : "in-process" };
   }
 
-  async function consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined> {
+  /** Throws the refusal (RATE_LIMITED); returns, or resolves to, the tighter of the budgets spent. */
+  function consumeCall(method: string, caller: Caller): MaybeOutcome | Promise<MaybeOutcome> {
     const budget = callerBudgets.get(callerPolicyOf(policies, method, caller).name)!;
-    const own = await spend(budget, callerKeyOf(caller));
+    const own = spend(budget, callerKeyOf(caller));
+    return own instanceof Promise ? own.then((o) => afterOwn(caller, o)) : afterOwn(caller, own);
+  }
+
+  function afterOwn(caller: Caller, own: Spend | undefined): MaybeOutcome | Promise<MaybeOutcome> {
     if (own && !own.allowed) throw rateLimited(own.outcome);
     // Only calls the caller's own budget allows count against the organization, so one noisy
     // caller that is already refused cannot use up the ceiling of everyone else in it.
     if (!organization) return own?.outcome;
-    const org = await spend(organization, organizationKeyOf(caller));
+    const org = spend(organization, organizationKeyOf(caller));
+    return org instanceof Promise ? org.then((o) => bothSpent(own, o)) : bothSpent(own, org);
+  }
+
+  function bothSpent(own: Spend | undefined, org: Spend | undefined): MaybeOutcome {
     if (org && !org.allowed) throw rateLimited(org.outcome);
     if (own && org) return tighterOf(own.outcome, org.outcome);
     return own?.outcome ?? org?.outcome;

@@ -165,43 +165,51 @@ export function leasedBudget(
     }
   };
 
+  /** Spent from the lease this replica holds, or undefined when only Redis can say. */
+  const spendHeld = (key: string, now: number): Spend | undefined => {
+    const lease = leases.get(key);
+    if (!lease || lease.endsAt <= now) return undefined;
+    if (lease.left > 0) {
+      lease.left--;
+      return { allowed: true, outcome: outcome(lease, now) };
+    }
+    // Exhausted for the rest of the window: refused with no round trip.
+    if (lease.unreserved <= 0) return { allowed: false, outcome: outcome(lease, now) };
+    return undefined;
+  };
+
+  const spendReserving = async (key: string): Promise<Spend> => {
+    // Bounded by the budget: every reservation this call waits for either grants at least one call
+    // to someone or learns that the window's budget is gone, which ends the loop.
+    for (let attempt = 0; attempt <= policy.points + 1; attempt++) {
+      const now = clock();
+      const held = spendHeld(key, now);
+      if (held) return held;
+      if (!store.ready()) return fromInsurance(key);
+      waiting.set(key, (waiting.get(key) ?? 0) + 1);
+      try {
+        await reserveOnce(key, now);
+      } catch {
+        return fromInsurance(key);
+      } finally {
+        const left = (waiting.get(key) ?? 1) - 1;
+        if (left > 0) waiting.set(key, left);
+        else waiting.delete(key);
+      }
+    }
+    // Unreachable while Redis keeps its word; refused rather than looping on a store that does not.
+    const lease = leases.get(key);
+    const now = clock();
+    return {
+      allowed: false,
+      outcome: lease
+        ? outcome(lease, now)
+        : outcome({ left: 0, unreserved: 0, endsAt: now, size: 1, reservedAt: now }, now),
+    };
+  };
+
   return {
     policy,
-    async spend(key: string): Promise<Spend> {
-      // Bounded by the budget: every reservation this call waits for either grants at least one call
-      // to someone or learns that the window's budget is gone, which ends the loop.
-      for (let attempt = 0; attempt <= policy.points + 1; attempt++) {
-        const now = clock();
-        const lease = leases.get(key);
-        if (lease && lease.endsAt > now) {
-          if (lease.left > 0) {
-            lease.left--;
-            return { allowed: true, outcome: outcome(lease, now) };
-          }
-          // Exhausted for the rest of the window: refused with no round trip.
-          if (lease.unreserved <= 0) return { allowed: false, outcome: outcome(lease, now) };
-        }
-        if (!store.ready()) return fromInsurance(key);
-        waiting.set(key, (waiting.get(key) ?? 0) + 1);
-        try {
-          await reserveOnce(key, now);
-        } catch {
-          return fromInsurance(key);
-        } finally {
-          const left = (waiting.get(key) ?? 1) - 1;
-          if (left > 0) waiting.set(key, left);
-          else waiting.delete(key);
-        }
-      }
-      // Unreachable while Redis keeps its word; refused rather than looping on a store that does not.
-      const lease = leases.get(key);
-      const now = clock();
-      return {
-        allowed: false,
-        outcome: lease
-          ? outcome(lease, now)
-          : outcome({ left: 0, unreserved: 0, endsAt: now, size: 1, reservedAt: now }, now),
-      };
-    },
+    spend: (key) => spendHeld(key, clock()) ?? spendReserving(key),
   };
 }

@@ -17,8 +17,12 @@ export interface RateLimitOutcome {
  * outcome; the edge renders it as headers.
  */
 export interface RateLimiter {
-  /** Counts an authenticated call of `method` (the RPC name, e.g. "CreateIframeToken") against its budgets. */
-  consumeCall(method: string, caller: Caller): Promise<RateLimitOutcome | undefined>;
+  /**
+   * Counts an authenticated call of `method` (the RPC name, e.g. "CreateIframeToken") against its budgets.
+   * Decided from memory (a lease this replica holds), it returns at once, and a refusal is thrown at
+   * once; otherwise it returns a promise.
+   */
+  consumeCall(method: string, caller: Caller): RateLimitOutcome | undefined | Promise<RateLimitOutcome | undefined>;
   /**
    * Counts a failed authentication from this client address; refuses (RATE_LIMITED) once the address
    * is over budget. Only failures are counted: a valid credential is never refused for its address.

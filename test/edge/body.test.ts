@@ -12,7 +12,15 @@ import { Exchange } from "../../src/edge/exchange.js";
  * for one still arriving with listeners. Both ways must give the same bytes, the same refusals and
  * the same accounting; each case below runs both, over a real socket, and checks which way it took.
  */
-type Outcome = { bytes?: string; reason?: string; complete: boolean; held: number; heldAfter: number };
+type Outcome = {
+  bytes?: string;
+  reason?: string;
+  complete: boolean;
+  /** readBody answered (or refused) at once, with no promise. */
+  atOnce?: boolean;
+  held: number;
+  heldAfter: number;
+};
 
 let server: http.Server;
 let port: number;
@@ -31,8 +39,11 @@ beforeAll(async () => {
       const outcome: Outcome = { complete, held: 0, heldAfter: 0 };
       try {
         const max = Number(req.headers["x-max"]);
-        outcome.bytes = (await readBody(x, max, deadline, true)).toString();
+        const read = readBody(x, max, deadline, true);
+        outcome.atOnce = !(read instanceof Promise);
+        outcome.bytes = (await read).toString();
       } catch (err) {
+        outcome.atOnce ??= true;
         outcome.reason = (err as { reason?: string }).reason;
       } finally {
         deadline.dispose();
@@ -85,6 +96,9 @@ async function bothWays(body: string, o: { max: number; chunked: boolean }) {
   const arriving = await send(body, { ...o, wait: false });
   expect(atOnce.complete).toBe(true);
   expect(arriving.complete).toBe(false);
+  // Taken from the buffer, the body (or its refusal) comes back at once; while it arrives, as a promise.
+  expect(atOnce.atOnce).toBe(true);
+  expect(arriving.atOnce).toBe(false);
   const comparable = ({ bytes, reason, held }: Outcome) => ({ bytes, reason, held });
   expect(comparable(atOnce)).toEqual(comparable(arriving));
   return atOnce;

@@ -45,7 +45,7 @@ function replicas(n: number, points: number, prefix: string, clock = new ManualC
 }
 
 async function allowedOf(budget: Budget, key: string, calls: number): Promise<number> {
-  const outcomes = await Promise.all(Array.from({ length: calls }, () => budget.spend(key)));
+  const outcomes = await Promise.all(Array.from({ length: calls }, () => Promise.resolve(budget.spend(key))));
   return outcomes.filter((o) => o.allowed).length;
 }
 

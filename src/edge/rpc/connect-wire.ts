@@ -39,16 +39,26 @@ export function connectUnaryWire(
   let compression: NegotiatedCompression = { request: undefined, response: undefined };
   const query = format.get ? new URLSearchParams(x.target.query) : undefined;
 
-  const send = async (status: number, headers: HeaderMap, body: Uint8Array) => {
-    let payload = body;
-    if (compression.response && payload.byteLength >= COMPRESS_MIN_BYTES) {
-      payload = await compression.response.compress(payload);
-      headers["content-encoding"] = compression.response.name;
-    }
+  const write = (status: number, headers: HeaderMap, payload: Uint8Array) => {
     headers["content-length"] = String(payload.byteLength);
     writeHead(x.res, status, headers);
     x.res.end(payload);
   };
+  // Written at once unless the answer is compressed (which is asynchronous).
+  const send = (status: number, headers: HeaderMap, body: Uint8Array): void | Promise<void> => {
+    const compress = compression.response;
+    if (!compress || body.byteLength < COMPRESS_MIN_BYTES) return write(status, headers, body);
+    return compress.compress(body).then((payload) => {
+      headers["content-encoding"] = compress.name;
+      write(status, headers, payload);
+    });
+  };
+  const decode = (bytes: Uint8Array): Message | Promise<Message> =>
+    compression.request
+      ? compression.request
+          .decompress(bytes, rpc.maxRequestBytes)
+          .then((plain) => decodeMessage(rpc.method.input, plain, binary))
+      : decodeMessage(rpc.method.input, bytes, binary);
 
   return {
     begin() {
@@ -61,29 +71,27 @@ export function connectUnaryWire(
       return { timeoutMs: parseConnectTimeout(header(x, "connect-timeout-ms"), maxTimeoutMs) };
     },
 
-    async read(deadline: Deadline, authenticated: boolean) {
-      let bytes: Uint8Array;
-      if (query) {
-        const message = query.get("message") ?? "";
-        if (query.get("base64") === "1") {
-          try {
-            bytes = base64Decode(message);
-          } catch (err) {
-            throw malformed("the message query parameter is not valid base64", err);
-          }
-        } else bytes = Buffer.from(message);
-      } else {
-        bytes = await readBody(x, rpc.maxRequestBytes, deadline, authenticated);
+    read(deadline: Deadline, authenticated: boolean) {
+      if (!query) {
+        const body = readBody(x, rpc.maxRequestBytes, deadline, authenticated);
+        return body instanceof Promise ? body.then(decode) : decode(body);
       }
-      if (compression.request) bytes = await compression.request.decompress(bytes, rpc.maxRequestBytes);
-      return decodeMessage(rpc.method.input, bytes, binary);
+      const message = query.get("message") ?? "";
+      if (query.get("base64") !== "1") return decode(Buffer.from(message));
+      let bytes: Uint8Array;
+      try {
+        bytes = base64Decode(message);
+      } catch (err) {
+        throw malformed("the message query parameter is not valid base64", err);
+      }
+      return decode(bytes);
     },
 
-    async answer(answer, headers) {
+    answer(answer, headers) {
       const all = mergeHeaders(headers, answer.header);
       all["content-type"] = binary ? "application/proto" : "application/json";
       answer.trailer?.forEach((value, name) => (all[`trailer-${name}`] = value));
-      await send(200, all, encodeMessage(rpc.method.output, answer.output as Message, binary));
+      return send(200, all, encodeMessage(rpc.method.output, answer.output as Message, binary));
     },
 
     refuse(err: ServiceError, headers: HeaderMap) {
@@ -94,9 +102,13 @@ export function connectUnaryWire(
       }
       const all: HeaderMap = { ...headers, "content-type": "application/json" };
       if (err.reason === "UNSUPPORTED_COMPRESSION") all["accept-encoding"] = ACCEPTED_ENCODINGS;
-      send(connectHttpStatus(reasonDefinition(err.reason).code), all, connectErrorBytes(err)).catch(() =>
-        x.res.destroy(),
-      );
+      try {
+        send(connectHttpStatus(reasonDefinition(err.reason).code), all, connectErrorBytes(err))?.catch(() =>
+          x.res.destroy(),
+        );
+      } catch {
+        x.res.destroy();
+      }
     },
   };
 }

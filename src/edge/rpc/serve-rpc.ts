@@ -77,7 +77,7 @@ export function negotiateRpcWire(x: Exchange, rpc: RpcMethod, maxTimeoutMs: numb
 }
 
 /** One RPC request, from protocol negotiation to the answer, through the pipeline every call takes. */
-export async function serveRpc(x: Exchange, rpc: RpcMethod, serving: RpcServing): Promise<void> {
+export function serveRpc(x: Exchange, rpc: RpcMethod, serving: RpcServing): Promise<void> | void {
   let wire: CallWire<RpcInput, RpcAnswer>;
   try {
     wire = negotiateRpcWire(x, rpc, serving.maxTimeoutMs);
@@ -103,7 +103,7 @@ export async function serveRpc(x: Exchange, rpc: RpcMethod, serving: RpcServing)
       );
     },
   };
-  await runCall(x, spec, wire, serving.guard);
+  return runCall(x, spec, wire, serving.guard);
 }
 
 /**
