@@ -16,7 +16,8 @@ export interface CallSpec<I, O> {
   access: "caller" | "public";
   /** The deadline when the client gives none; undefined for none (long-lived streams). */
   defaultTimeoutMs: number | undefined;
-  handle(call: HandledCall<I>): Promise<O>;
+  /** May answer at once, with no promise (a handler that had all it needed in memory). */
+  handle(call: HandledCall<I>): O | Promise<O>;
 }
 
 export interface HandledCall<I> {
@@ -77,7 +78,8 @@ export async function runCall<I, O>(x: Exchange, spec: CallSpec<I, O>, wire: Cal
     }
     const reading = wire.read(deadline, caller !== undefined);
     const input = reading instanceof Promise ? await reading : reading;
-    const output = await spec.handle({ input, caller, deadline, exchange: x });
+    const handling = spec.handle({ input, caller, deadline, exchange: x });
+    const output = handling instanceof Promise ? await handling : handling;
     const answering = wire.answer(output, answerHeaders(state, undefined), deadline);
     if (answering instanceof Promise) await answering;
   } catch (thrown) {

@@ -50,6 +50,8 @@ export function dashboardServiceImpl(
   embed: EmbedServices,
 ): ServiceImpl<typeof DashboardService> {
   const getAnswers = new WeakMap<DashboardRecord, GetDashboardResponse>();
+  const getAnswer = (record: DashboardRecord) =>
+    sharedAnswer(getAnswers, record, (r) => create(GetDashboardResponseSchema, { dashboard: toDashboardMessage(r) }));
   return {
     async createDashboard(req, ctx) {
       const created = await dashboards.create(callOf(ctx), {
@@ -65,12 +67,11 @@ export function dashboardServiceImpl(
       });
       return { dashboard: toDashboardMessage(created) };
     },
-    async getDashboard(req, ctx) {
-      // A cached dashboard is one record object per version: its answer is made, and encoded, once.
-      const record = await dashboards.get(callOf(ctx), { tenantId: req.tenantId });
-      return sharedAnswer(getAnswers, record, (r) =>
-        create(GetDashboardResponseSchema, { dashboard: toDashboardMessage(r) }),
-      );
+    getDashboard(req, ctx) {
+      // A cached dashboard is one record object per version: its answer is made, and encoded, once,
+      // and given with no promise.
+      const record = dashboards.get(callOf(ctx), { tenantId: req.tenantId });
+      return record instanceof Promise ? record.then(getAnswer) : getAnswer(record);
     },
     async listDashboards(req, ctx) {
       const page = await dashboards.list(callOf(ctx), {

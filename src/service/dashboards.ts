@@ -54,6 +54,12 @@ export interface DashboardUpdateInput {
   values: DashboardUpdateValues;
 }
 
+/** The tenant's dashboard, or NOT_FOUND. */
+function tenantDashboard(input: TenantInput, found: DashboardRecord | undefined): DashboardRecord {
+  if (!found) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
+  return found;
+}
+
 /** What makes two CreateDashboard calls "the same request": the caller and every field. */
 function requestFingerprint(caller: Caller, input: CreateEmbeddableDashboardInput): string {
   const fields: unknown[] = [
@@ -168,12 +174,12 @@ export class Dashboards {
     );
   }
 
-  async get({ caller, deadline }: CallScope, input: TenantInput): Promise<DashboardRecord> {
+  /** A cached dashboard is answered at once, with no promise (a refusal is then thrown at once). */
+  get({ caller, deadline }: CallScope, input: TenantInput): DashboardRecord | Promise<DashboardRecord> {
     validate(tenantRules, input);
     assertMayUseTenant(caller, input.tenantId);
-    const found = await this.deps.store.findByTenant(caller.organizationId, input.tenantId, deadline);
-    if (!found) throw notFound(`tenant "${input.tenantId}" has no dashboard`);
-    return found;
+    const found = this.deps.store.findByTenant(caller.organizationId, input.tenantId, deadline);
+    return found instanceof Promise ? found.then((f) => tenantDashboard(input, f)) : tenantDashboard(input, found);
   }
 
   async list({ caller, deadline }: CallScope, input: ListDashboardsInput): Promise<DashboardPage> {

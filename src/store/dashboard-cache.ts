@@ -39,14 +39,20 @@ export class DashboardCache {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** The cached record, if there is a fresh one: what read() would answer with no load. */
+  peek(organizationId: string, tenantId: string): DashboardRecord | undefined {
+    const hit = this.listening ? this.entries.get(keyOf(organizationId, tenantId)) : undefined;
+    return hit && this.now() - hit.storedAtMs < this.maxAgeMs ? hit.record : undefined;
+  }
+
   async read(
     organizationId: string,
     tenantId: string,
     load: () => Promise<DashboardRecord | undefined>,
   ): Promise<DashboardRecord | undefined> {
+    const fresh = this.peek(organizationId, tenantId);
+    if (fresh) return fresh;
     const key = keyOf(organizationId, tenantId);
-    const hit = this.listening ? this.entries.get(key) : undefined;
-    if (hit && this.now() - hit.storedAtMs < this.maxAgeMs) return hit.record;
     let flight = this.inFlight.get(key);
     if (!flight) this.inFlight.set(key, (flight = { readers: 0, changes: 0 }));
     flight.readers++;

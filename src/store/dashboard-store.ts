@@ -136,11 +136,16 @@ export class DashboardStore {
     }
   }
 
-  async findByTenant(
+  /** A dashboard the cache holds is returned at once, with no promise; any other is read from the database. */
+  findByTenant(
     organizationId: string,
     tenantId: string,
     deadline?: Deadline,
-  ): Promise<DashboardRecord | undefined> {
+  ): DashboardRecord | undefined | Promise<DashboardRecord | undefined> {
+    // A transaction's reads must see its own writes, which no cache has.
+    const cache = this.sql.inTransaction ? undefined : this.cache;
+    const cached = cache?.peek(organizationId, tenantId);
+    if (cached) return cached;
     const load = async () => {
       const { rows } = await this.sql.query<Row>(
         `SELECT ${COLUMNS} FROM dashboards WHERE organization_id = $1 AND tenant_id = $2`,
@@ -150,8 +155,7 @@ export class DashboardStore {
       );
       return rows[0] && toRecord(rows[0]);
     };
-    // A transaction's reads must see its own writes, which no cache has.
-    return this.cache && !this.sql.inTransaction ? this.cache.read(organizationId, tenantId, load) : load();
+    return cache ? cache.read(organizationId, tenantId, load) : load();
   }
 
   /** The dashboard, locked until the transaction ends, so an update reads and writes one version. */

@@ -180,11 +180,19 @@ function transactionContract(
       await run((tx) => tx.dashboards.insert(dashboard("seen")));
       const stores = inTransaction(sql, cache);
       const outside = storesOn(sql, cache);
-      expect((await outside.dashboards.findByTenant("org", "seen"))?.name).toBe("seen");
+      const missed = outside.dashboards.findByTenant("org", "seen");
+      expect(missed).toBeInstanceOf(Promise);
+      expect((await missed)?.name).toBe("seen");
+      // Cached now: answered at once, with no promise, as the same record.
+      const hit = outside.dashboards.findByTenant("org", "seen");
+      expect(hit).not.toBeInstanceOf(Promise);
+      expect(hit).toBe(await missed);
       await expect(
         stores(async (tx) => {
           await tx.dashboards.update("org", "seen", { ...dashboard("seen"), name: "changed" });
-          expect((await tx.dashboards.findByTenant("org", "seen"))?.name).toBe("changed");
+          const own = tx.dashboards.findByTenant("org", "seen");
+          expect(own).toBeInstanceOf(Promise);
+          expect((await own)?.name).toBe("changed");
           throw new Failure("undo");
         }),
       ).rejects.toBeInstanceOf(Failure);

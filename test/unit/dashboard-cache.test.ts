@@ -13,9 +13,14 @@ describe("the dashboard cache", () => {
       loads++;
       return Promise.resolve(record("a"));
     };
+    expect(cache.peek("o", "t")).toBeUndefined();
     await cache.read("o", "t", load);
     expect((await cache.read("o", "t", load))?.id).toBe("a");
     expect(loads).toBe(1);
+    // What read() answers from memory, peek() gives at once.
+    expect(cache.peek("o", "t")?.id).toBe("a");
+    cache.forget("o", "t");
+    expect(cache.peek("o", "t")).toBeUndefined();
   });
 
   it("goes to the database every time while not listening", async () => {

@@ -1,4 +1,4 @@
-import type { DescMessage, DescMethod, DescService, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import {
   createHandlerContext,
   createServiceImplSpec,
@@ -89,13 +89,13 @@ export const answersStream = (m: DescMethod) =>
  * carry the guarded call: a CallContext for a single answer, connect's own
  * createHandlerContext for a stream of them.
  */
-export async function invokeRpc(
+export function invokeRpc(
   rpc: RpcMethod,
   input: RpcInput,
   request: { req: HttpRequest; protocolName: string; url: string },
   deadline: Deadline,
   values: ContextValues,
-): Promise<RpcAnswer> {
+): RpcAnswer | Promise<RpcAnswer> {
   const schema = rpc.method.output;
   const spec = rpc.spec;
   if (spec.kind === "unary" || spec.kind === "client_streaming") {
@@ -110,8 +110,11 @@ export async function invokeRpc(
       deadline,
       req.headers,
     );
-    const output = answerMessage(schema, await spec.impl(input as never, context));
-    return { output, header: context.setHeader, trailer: context.setTrailer };
+    // A handler may answer at once (a cached read does), and is then answered with no promise.
+    const answered = spec.impl(input as never, context);
+    return answered instanceof Promise
+      ? answered.then((value) => singleAnswer(schema, value, context))
+      : singleAnswer(schema, answered, context);
   }
   const context = createHandlerContext({
     service: rpc.service,
@@ -130,6 +133,14 @@ export async function invokeRpc(
     header: context.responseHeader,
     trailer: context.responseTrailer,
   };
+}
+
+function singleAnswer(
+  schema: DescMessage,
+  value: MessageShape<DescMessage> | MessageInitShape<DescMessage>,
+  context: CallContext,
+): RpcAnswer {
+  return { output: answerMessage(schema, value), header: context.setHeader, trailer: context.setTrailer };
 }
 
 async function* mapStream(
