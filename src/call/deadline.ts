@@ -12,7 +12,11 @@ export class Deadline {
   private controller: AbortController | undefined;
   private ended: ServiceError | undefined;
   private listeners: ((reason: ServiceError) => void)[] | undefined;
+  // Armed only once something waits on the deadline (its signal, a listener): a call that never waits
+  // (a cached read) sets no timer. Checks (throwIfDone, reasonNow) read the clock, so a deadline no one
+  // waited on is still seen to have passed.
   private timer: NodeJS.Timeout | undefined;
+  private disposed = false;
   /** performance.now() at which it passes; undefined when the call has no time limit. */
   readonly expiresAt: number | undefined;
 
@@ -20,7 +24,6 @@ export class Deadline {
     if (timeoutMs === undefined) return;
     this.expiresAt = performance.now() + timeoutMs;
     if (timeoutMs <= 0) this.expire();
-    else this.timer = setTimeout(() => this.expire(), timeoutMs);
   }
 
   /** For work that serves no client (start-up, background jobs): it never passes. */
@@ -32,6 +35,7 @@ export class Deadline {
     if (!this.controller) {
       this.controller = new AbortController();
       if (this.ended) this.controller.abort(this.ended);
+      else this.arm();
     }
     return this.controller.signal;
   }
@@ -67,6 +71,7 @@ export class Deadline {
       return () => {};
     }
     (this.listeners ??= []).push(listener);
+    this.arm();
     return () => {
       const at = this.listeners?.indexOf(listener) ?? -1;
       if (at >= 0) this.listeners!.splice(at, 1);
@@ -83,15 +88,25 @@ export class Deadline {
     this.abort(new ServiceError("CANCELED", "the client cancelled the call"));
   }
 
-  /** Throws the reason the call ended, if it has. */
+  /** Throws the reason the call ended, if it has (counting a time that has come, as reasonNow). */
   throwIfDone(): void {
-    if (this.ended) throw this.ended;
+    const reason = this.reasonNow();
+    if (reason) throw reason;
   }
 
-  /** The call is over: no timer outlives it. */
+  /** The call is over: no timer outlives it, and none is set for it. */
   dispose(): void {
+    this.disposed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  private arm(): void {
+    if (this.timer || this.ended || this.disposed || this.expiresAt === undefined) return;
+    // Whole milliseconds: Node keeps one timer list per duration, so calls made together share one.
+    const left = Math.ceil(this.expiresAt - performance.now());
+    if (left <= 0) this.expire();
+    else this.timer = setTimeout(() => this.expire(), left);
   }
 
   private expire(): void {

@@ -30,7 +30,8 @@ export function consumeBody(
   onChunk: (chunk: Buffer) => void,
 ): void | Promise<void> {
   const req = x.req;
-  if (deadline.reason) throw deadline.reason;
+  const ended = deadline.reasonNow();
+  if (ended) throw ended;
   // An HTTP/1.1 body that has all arrived (a small request, in the packets of its headers) is in the
   // request's buffer already: taken from it at once (returning, or throwing the refusal, with no
   // promise), with no listeners and no turn of the event loop. (HTTP/2's request reads from its

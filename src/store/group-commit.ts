@@ -50,8 +50,9 @@ export class GroupCommit<T> {
 
   add(item: T, deadline?: Deadline): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (deadline?.reason) {
-        reject(deadline.reason);
+      const ended = deadline?.reasonNow();
+      if (ended) {
+        reject(ended);
         return;
       }
       if (this.queue.length >= this.maxQueued) {

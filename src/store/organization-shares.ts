@@ -63,7 +63,8 @@ export class OrganizationShares {
    * Resolves to its release, which may be called more than once (only the first gives the slot back).
    */
   acquire(organization: string, deadline: Deadline | undefined, waitMs: number): Promise<() => void> {
-    if (deadline?.reason) return Promise.reject(deadline.reason);
+    const ended = deadline?.reasonNow();
+    if (ended) return Promise.reject(ended);
     let org = this.organizations.get(organization);
     if (!org) {
       org = { held: 0, queue: [] };

@@ -63,6 +63,31 @@ describe("Deadline", () => {
     expect(deadline.remainingMs()).toBe(0);
   });
 
+  it("sets no timer until something waits on it, and a deadline nobody waited on has still passed", () => {
+    const unwatched = new Deadline(100);
+    expect(vi.getTimerCount()).toBe(0);
+    vi.advanceTimersByTime(100);
+    expect(() => unwatched.throwIfDone()).toThrow(expect.objectContaining({ reason: "DEADLINE_EXCEEDED" }));
+
+    // Waited on part-way through, it still ends at its own time, not a whole timeout after the wait began.
+    const watched = new Deadline(100);
+    vi.advanceTimersByTime(60);
+    const heard: string[] = [];
+    watched.onDone((reason) => heard.push(reason.reason));
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(39);
+    expect(heard).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(heard).toEqual(["DEADLINE_EXCEEDED"]);
+    expect(vi.getTimerCount()).toBe(0);
+
+    // Its signal is a wait too; asked for once the time has come, it is aborted at once.
+    const late = new Deadline(10);
+    vi.advanceTimersByTime(10);
+    expect(late.signal.aborted).toBe(true);
+    expect(late.reason?.reason).toBe("DEADLINE_EXCEEDED");
+  });
+
   it("reasonNow ends a call whose time has come before its timer has run (a busy event loop)", () => {
     vi.useRealTimers();
     const deadline = new Deadline(5);

@@ -81,7 +81,8 @@ export async function* readEnvelopedStream(
     splitter.end();
   } catch (err) {
     if (err instanceof ServiceError) throw err;
-    if (deadline.reason) throw deadline.reason;
+    const ended = deadline.reasonNow();
+    if (ended) throw ended;
     throw new ServiceError("CANCELED", "the client broke off the request stream", { cause: err });
   } finally {
     if (held > 0) x.release(held, authenticated);
