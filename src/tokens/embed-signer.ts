@@ -50,7 +50,8 @@ export function createEmbedSigner(config: Pick<EmbedConfig, "issuer" | "audience
         "sign iframe token",
         { attributes: () => ({ "dashboard.signing.algorithm": EMBED_ALGORITHM }) },
         async (span) => {
-          const { kid, key } = await keys.signingKey(claims.organizationId);
+          const held = keys.signingKey(claims.organizationId);
+          const { kid, key } = held instanceof Promise ? await held : held;
           span?.setAttribute("dashboard.signing.kid", kid);
           // Time-ordered, so audit rows and revocation lists sort by issue time.
           const jti = uuidv7();

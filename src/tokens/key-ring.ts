@@ -35,6 +35,12 @@ interface RingKey extends LiveSigningKey {
   published: JWK;
 }
 
+/** The organization's signer: its kid, and its private key imported for signing. */
+export interface SigningKey {
+  kid: string;
+  key: CryptoKey;
+}
+
 interface Ring {
   loadedAt: number;
   keys: RingKey[];
@@ -76,7 +82,10 @@ export class KeyRing {
   private readonly loading = new Map<string, Promise<Ring>>();
   private readonly forcedRefreshAt = new LRUCache<string, number>({ max: MAX_CACHED_RINGS });
   private readonly keySets = new LRUCache<string, PublishedKeySet>({ max: MAX_CACHED_RINGS });
-  private readonly imported = new LRUCache<string, Promise<CryptoKey>>({ max: MAX_CACHED_RINGS });
+  /** Keys imported for WebCrypto, by "private:kid" or "public:kid"; `key` once the import has finished. */
+  private readonly imported = new LRUCache<string, { promise: Promise<CryptoKey>; key?: CryptoKey }>({
+    max: MAX_CACHED_RINGS,
+  });
   private readonly now: () => number;
 
   private constructor(
@@ -138,8 +147,22 @@ export class KeyRing {
     return { kid, publicJwk, sealed: await this.sealer.seal(privateJwk, { organizationId, kid }) };
   }
 
-  /** The key that signs the organization's tokens; its ring is created now if this is its first mint. */
-  async signingKey(organizationId: string): Promise<{ kid: string; key: CryptoKey }> {
+  /**
+   * The key that signs the organization's tokens; its ring is created now if this is its first mint.
+   * While the organization's ring is fresh and its signer imported (nearly every mint), it is given
+   * at once, with no promise.
+   */
+  signingKey(organizationId: string): SigningKey | Promise<SigningKey> {
+    return this.heldSigningKey(organizationId) ?? this.loadSigningKey(organizationId);
+  }
+
+  private heldSigningKey(organizationId: string): SigningKey | undefined {
+    const kid = this.configured?.kid ?? this.freshRing(organizationId)?.keys.find((k) => k.role === "active")?.kid;
+    const key = kid === undefined ? undefined : this.imported.get(`private:${kid}`)?.key;
+    return key && kid !== undefined ? { kid, key } : undefined;
+  }
+
+  private async loadSigningKey(organizationId: string): Promise<SigningKey> {
     if (this.configured) {
       return {
         kid: this.configured.kid,
@@ -156,7 +179,7 @@ export class KeyRing {
     const signer = active;
     const cacheKey = `private:${signer.kid}`;
     const cached = this.imported.get(cacheKey);
-    if (cached) return { kid: signer.kid, key: await cached };
+    if (cached) return { kid: signer.kid, key: await cached.promise };
     if (!signer.sealed) throw new Error(`the active signing key "${signer.kid}" has no private key stored`);
     const jwk = await this.sealer.unseal(signer.sealed, { organizationId, kid: signer.kid });
     return { kid: signer.kid, key: await this.importKey(cacheKey, jwk) };
@@ -208,9 +231,15 @@ export class KeyRing {
     return k.role !== "retired" || (k.verifyUntil !== undefined && k.verifyUntil.getTime() > this.now());
   }
 
-  private async ring(scope: string, force = false): Promise<Ring> {
+  /** The scope's ring if this replica read it within KEY_REFRESH_MS. */
+  private freshRing(scope: string): Ring | undefined {
     const cached = this.rings.get(scope);
-    if (cached && !force && this.now() - cached.loadedAt < KEY_REFRESH_MS) return cached;
+    return cached && this.now() - cached.loadedAt < KEY_REFRESH_MS ? cached : undefined;
+  }
+
+  private async ring(scope: string, force = false): Promise<Ring> {
+    const cached = force ? undefined : this.freshRing(scope);
+    if (cached) return cached;
     // One read in flight per ring and replica, however many calls need it.
     let loading = this.loading.get(scope);
     if (!loading) {
@@ -234,16 +263,20 @@ export class KeyRing {
   private importKey(cacheKey: string, jwk: JWK): Promise<CryptoKey> {
     let imported = this.imported.get(cacheKey);
     if (!imported) {
-      // A failed import is not remembered: the next call tries again.
-      imported = (importJWK({ ...jwk, alg: EMBED_ALGORITHM }, EMBED_ALGORITHM) as Promise<CryptoKey>).catch(
-        (err: unknown) => {
-          this.imported.delete(cacheKey);
-          throw err;
-        },
-      );
+      const entry: { promise: Promise<CryptoKey>; key?: CryptoKey } = {
+        promise: (importJWK({ ...jwk, alg: EMBED_ALGORITHM }, EMBED_ALGORITHM) as Promise<CryptoKey>).then(
+          (key) => (entry.key = key),
+          (err: unknown) => {
+            // A failed import is not remembered: the next call tries again.
+            this.imported.delete(cacheKey);
+            throw err;
+          },
+        ),
+      };
+      imported = entry;
       this.imported.set(cacheKey, imported);
     }
-    return imported;
+    return imported.promise;
   }
 }
 
