@@ -9,11 +9,15 @@ export const isScenario = (name: string): name is Scenario => (SCENARIOS as read
 /**
  * The service's loads, by the name the profile and A/B runs take on their command line: gRPC over
  * h2c (16 connections × 8 streams) and HTTP/1.1 (64 connections, one request at a time), as
- * `npm run bench` drives them.
+ * `npm run bench` drives them, for a time or for a number of requests.
  */
-export function serviceLoads(s: BenchService, durationSeconds: number): Record<Scenario, () => Promise<LoadResult>> {
-  const h2 = { connections: 16, streams: 8, durationSeconds };
-  const h1 = { connections: 64, streams: 1, durationSeconds, extra: ["--h1"] };
+export function serviceLoads(
+  s: BenchService,
+  length: number | { requests: number },
+): Record<Scenario, () => Promise<LoadResult>> {
+  const span = typeof length === "number" ? { durationSeconds: length } : { requests: length.requests };
+  const h2 = { connections: 16, streams: 8, ...span };
+  const h1 = { connections: 64, streams: 1, ...span, extra: ["--h1"] };
   const rpc = (name: string) => `${s.service.baseUrl}/dashboard.v1.DashboardService/${name}`;
   return {
     "grpc-get": () => h2load({ ...h2, url: rpc("GetDashboard"), headers: grpcHeaders(s.token), body: s.bodies.get }),
