@@ -1,5 +1,5 @@
 /**
- * `npm run keys -- rotate --all | retire --org ORG --kid KID --now | retire --global --kid KID --now | reseal`
+ * `npm run keys -- rotate --all | retire --org ORG --kid=KID --now | retire --global --kid=KID --now | reseal`
  * The operator's signing-key commands, on the configured database and key-encryption keys; every action audited.
  */
 import { parseArgs } from "node:util";
@@ -13,8 +13,8 @@ import { KeyOperations } from "./key-operations.js";
 
 const USAGE = `usage: npm run keys -- <command>
   rotate --all [--reason TEXT]            rotate every organization's key now (an emergency; not rate-limited)
-  retire --org ORG --kid KID --now        unpublish one organization's key at once: tokens it signed stop verifying
-  retire --global --kid KID --now         the same for a key of the previous release's global ring
+  retire --org ORG --kid=KID --now        unpublish one organization's key at once: tokens it signed stop verifying
+  retire --global --kid=KID --now         the same for a key of the previous release's global ring
   reseal                                  re-seal every stored key under the first KEY_ENCRYPTION_KEYS entry
 options: --actor NAME (recorded in the audit trail; default "operator")`;
 

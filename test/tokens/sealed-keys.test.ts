@@ -158,8 +158,8 @@ describe("npm run keys -- retire --now and rotate --all", () => {
       "retire",
       "--org",
       org,
-      "--kid",
-      stolen,
+      // A kid is base64url, so it may start with "-": given as --kid=KID, it is never taken for an option.
+      `--kid=${stolen}`,
       "--now",
     );
     expect(retired).toMatchObject({ organizationId: org, retired: stolen, was: "active" });
