@@ -178,13 +178,16 @@ export function leasedBudget(
     return undefined;
   };
 
-  const spendReserving = async (key: string): Promise<Spend> => {
+  /** For a call the held lease could not decide at `now` (spend has just looked). */
+  const spendReserving = async (key: string, now: number): Promise<Spend> => {
     // Bounded by the budget: every reservation this call waits for either grants at least one call
     // to someone or learns that the window's budget is gone, which ends the loop.
     for (let attempt = 0; attempt <= policy.points + 1; attempt++) {
-      const now = clock();
-      const held = spendHeld(key, now);
-      if (held) return held;
+      if (attempt > 0) {
+        now = clock();
+        const held = spendHeld(key, now);
+        if (held) return held;
+      }
       if (!store.ready()) return fromInsurance(key);
       waiting.set(key, (waiting.get(key) ?? 0) + 1);
       try {
@@ -199,7 +202,7 @@ export function leasedBudget(
     }
     // Unreachable while Redis keeps its word; refused rather than looping on a store that does not.
     const lease = leases.get(key);
-    const now = clock();
+    now = clock();
     return {
       allowed: false,
       outcome: lease
@@ -210,6 +213,9 @@ export function leasedBudget(
 
   return {
     policy,
-    spend: (key) => spendHeld(key, clock()) ?? spendReserving(key),
+    spend: (key) => {
+      const now = clock();
+      return spendHeld(key, now) ?? spendReserving(key, now);
+    },
   };
 }
